@@ -1,0 +1,224 @@
+/*
+ * steadymap.h — a concurrent hash map whose reads never wait.
+ *
+ * This header is the contract. It includes only standard headers and exposes
+ * one opaque type, one status enum, an options struct and a stats struct that
+ * both carry their own size (so fields can be appended without breaking the
+ * ABI), and the functions below, each with its own contract block.
+ *
+ * Keys and values are uint64_t. Every key is allowed, 0 and UINT64_MAX
+ * included: the map keeps no sentinel visible to users. A value can hold a
+ * pointer cast to uint64_t; the map never dereferences it.
+ *
+ * ---------------------------------------------------------------------------
+ * Thread-safety, for every function unless its block says otherwise
+ * ---------------------------------------------------------------------------
+ * T1. Any thread may call any function except sm_destroy() on the same map at
+ *     any time, concurrently, without registering first. Per-thread state is
+ *     created on a thread's first call and released when the thread exits.
+ * T2. Readers (sm_get, sm_size, sm_stats) are lock-free: they take no lock,
+ *     perform no atomic read-modify-write and store nothing to memory that
+ *     another thread writes. They never wait for a writer, also not while the
+ *     table grows or shrinks. A reader may retry its probe when a writer
+ *     changed the very bucket it read; it never waits for one to finish.
+ * T3. Writers (sm_put, sm_insert, sm_replace, sm_cas, sm_delete, sm_reserve)
+ *     lock single buckets, never the map. Each writer also migrates a bounded
+ *     number of buckets of a table being resized (see docs/DESIGN.md: the work
+ *     one call does is bounded by a constant independent of the map's size;
+ *     sm_reserve is the only exception, as documented there).
+ * T4. Every successful operation is linearizable: it appears to take effect at
+ *     one instant between its call and its return.
+ *
+ * Memory ordering a caller can rely on
+ * M1. A call that observes a value (sm_get returning it, sm_put/sm_replace/
+ *     sm_delete/sm_cas reporting it as old/actual, sm_insert reporting it as
+ *     existing) happens after the call that stored that value: everything the
+ *     storing thread wrote before storing it is visible to the observer
+ *     (release/acquire). This holds on success and on the informative
+ *     non-error results (SM_EXISTS, SM_MISMATCH).
+ * M2. A call that returns an error (rc < 0) changed nothing and gives no
+ *     ordering guarantee.
+ *
+ * Ownership
+ * O1. The map owns its memory; values are opaque 64-bit words. sm_destroy()
+ *     frees everything the map allocated and nothing else.
+ *
+ * Bad input
+ * B1. No function aborts or crashes on a NULL map or a NULL required pointer:
+ *     it returns SM_EINVAL (or the documented neutral value). Out-pointers
+ *     marked "may be NULL" are simply not written when NULL.
+ */
+#ifndef STEADYMAP_H
+#define STEADYMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library version, as numbers and as a string. */
+#define SM_VERSION_MAJOR 0
+#define SM_VERSION_MINOR 1
+#define SM_VERSION_PATCH 0
+#define SM_VERSION_STRING "0.1.0"
+
+/*
+ * Status codes. rc < 0 always means failure and that the call changed nothing;
+ * rc >= 0 is a result, and SM_OK means "done / found".
+ */
+typedef enum sm_status {
+    SM_OK = 0,         /* done; for lookups: found */
+    SM_NOT_FOUND = 1,  /* the key is absent (get, replace, cas, delete) */
+    SM_EXISTS = 2,     /* sm_insert: the key is present, nothing changed */
+    SM_REPLACED = 3,   /* sm_put: the key was present, its value replaced */
+    SM_MISMATCH = 4,   /* sm_cas: present, but its value differs from expected */
+    SM_ENOMEM = -1,    /* memory could not be allocated; nothing changed */
+    SM_EINVAL = -2     /* bad argument (NULL map/pointer, bad options) */
+} sm_status;
+
+/* An opaque concurrent map. */
+typedef struct sm_map sm_map;
+
+/* sm_options.flags: none are defined yet; an unknown bit is SM_EINVAL. */
+#define SM_FLAGS_KNOWN 0u
+
+/*
+ * Options for sm_new(). Initialise with SM_OPTIONS_INIT (or set .size to
+ * sizeof(sm_options) and zero the rest): a field past .size is read as zero,
+ * so a program built against an older header keeps working.
+ */
+typedef struct sm_options {
+    size_t size;           /* sizeof(sm_options), as the caller knows it */
+    uint64_t capacity;     /* entries to hold without growing; 0 = small */
+    uint64_t seed;         /* hash seed; 0 = a random seed for this map */
+    uint32_t flags;        /* SM_FLAGS_*; must be a subset of SM_FLAGS_KNOWN */
+} sm_options;
+
+#define SM_OPTIONS_INIT { sizeof(sm_options), 0, 0, 0 }
+
+/*
+ * sm_new — create a map.
+ * opts:    NULL for defaults, or options whose .size is at least
+ *          offsetof(sm_options, flags) + sizeof(uint32_t) or smaller (older
+ *          callers): fields beyond .size are taken as zero.
+ * Returns: the map, or NULL with errno = EINVAL (bad .size or unknown flags)
+ *          or errno = ENOMEM. Thread-safe with every other call.
+ * Owner:   the caller, who frees it with sm_destroy().
+ */
+sm_map *sm_new(const sm_options *opts);
+
+/*
+ * sm_destroy — free the map and every table it still holds.
+ * Must not run concurrently with any other call on the same map, and no
+ * thread may use the map afterwards. NULL is a no-op.
+ */
+void sm_destroy(sm_map *m);
+
+/*
+ * sm_get — look a key up.
+ * value:   may be NULL; on SM_OK receives the value.
+ * Returns: SM_OK (found), SM_NOT_FOUND, SM_EINVAL (m NULL), or SM_ENOMEM when
+ *          this is the thread's first call and its per-thread record could
+ *          not be allocated.
+ * Lock-free (T2); ordering M1.
+ */
+int sm_get(sm_map *m, uint64_t key, uint64_t *value);
+
+/*
+ * sm_put — insert the key, or replace its value.
+ * old:     may be NULL; on SM_REPLACED receives the previous value.
+ * Returns: SM_OK (inserted), SM_REPLACED, SM_EINVAL, or SM_ENOMEM (the map had
+ *          to grow and could not allocate: the key was not inserted, every
+ *          earlier entry is intact, and the call may be retried).
+ */
+int sm_put(sm_map *m, uint64_t key, uint64_t value, uint64_t *old);
+
+/*
+ * sm_insert — insert the key only if it is absent.
+ * existing: may be NULL; on SM_EXISTS receives the present value.
+ * Returns:  SM_OK (inserted), SM_EXISTS (nothing changed), SM_EINVAL,
+ *           SM_ENOMEM (as sm_put).
+ */
+int sm_insert(sm_map *m, uint64_t key, uint64_t value, uint64_t *existing);
+
+/*
+ * sm_replace — replace the value only if the key is present.
+ * old:     may be NULL; on SM_OK receives the previous value.
+ * Returns: SM_OK (replaced), SM_NOT_FOUND (nothing changed), SM_EINVAL,
+ *          SM_ENOMEM (first call of a thread only).
+ */
+int sm_replace(sm_map *m, uint64_t key, uint64_t value, uint64_t *old);
+
+/*
+ * sm_cas — set the key's value to desired if it currently equals expected.
+ * actual:  may be NULL; on SM_OK or SM_MISMATCH receives the value the key had.
+ * Returns: SM_OK (swapped), SM_MISMATCH (present with another value; nothing
+ *          changed), SM_NOT_FOUND, SM_EINVAL, SM_ENOMEM (first call only).
+ */
+int sm_cas(sm_map *m, uint64_t key, uint64_t expected, uint64_t desired,
+           uint64_t *actual);
+
+/*
+ * sm_delete — remove the key.
+ * old:     may be NULL; on SM_OK receives the removed value.
+ * Returns: SM_OK (removed), SM_NOT_FOUND, SM_EINVAL, SM_ENOMEM (first call of
+ *          a thread only). A delete never fails for lack of memory otherwise:
+ *          a shrink it cannot allocate for is retried by a later writer.
+ */
+int sm_delete(sm_map *m, uint64_t key, uint64_t *old);
+
+/*
+ * sm_size — number of entries.
+ * Exact when no writer runs; while writers run, a value the count had at some
+ * recent moment (it sums striped counters without stopping anyone).
+ * Returns 0 for a NULL map. Lock-free.
+ */
+size_t sm_size(sm_map *m);
+
+/*
+ * sm_reserve — make room so that n entries fit without any further growth.
+ * Unlike every other call this one may do work proportional to the map: it
+ * finishes a resize in progress and migrates the map into a table of the
+ * needed size before it returns. It never shrinks the map; a later shrink
+ * triggered by deletes may undo the reservation.
+ * Returns: SM_OK, SM_EINVAL (m NULL), SM_ENOMEM (nothing changed).
+ */
+int sm_reserve(sm_map *m, uint64_t n);
+
+/* A snapshot of the map's shape, from sm_stats(). */
+typedef struct sm_stats_info {
+    size_t size;                /* sizeof(sm_stats_info), set by the caller */
+    uint64_t entries;           /* as sm_size() */
+    uint64_t capacity;          /* entries the current table holds before it grows */
+    uint64_t slots;             /* slots in the current table */
+    uint64_t bytes_held;        /* tables, including old ones not yet freed */
+    uint64_t grows;             /* resizes to a larger table, since sm_new */
+    uint64_t shrinks;           /* resizes to a smaller table */
+    uint64_t rehashes;          /* same-size resizes that clean tombstones */
+    uint32_t migrating;         /* 1 while a resize is in progress */
+    uint32_t reserved0;
+    uint64_t buckets_total;     /* buckets in the table being migrated (0 if none) */
+    uint64_t buckets_migrated;  /* ... of which already moved */
+    uint64_t longest_probe;     /* most buckets one insert probed in the current table */
+    uint64_t retired_tables;    /* old tables waiting for readers to leave */
+} sm_stats_info;
+
+/*
+ * sm_stats — fill *st with a snapshot (fields read without stopping writers,
+ * so they may be mutually slightly inconsistent while writers run).
+ * st->size must be set by the caller; fields past it are not written.
+ * Returns: SM_OK, SM_EINVAL (m or st NULL, st->size too small for .entries).
+ * Lock-free.
+ */
+int sm_stats(sm_map *m, sm_stats_info *st);
+
+/* A static English description of a status code ("unknown status" otherwise). */
+const char *sm_status_str(int status);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* STEADYMAP_H */

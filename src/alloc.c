@@ -1,0 +1,104 @@
+/*
+ * alloc.c — aligned zeroed blocks, small ones from malloc and large ones
+ * from mmap, with failure injection and byte accounting for the tests.
+ *
+ * Why mmap for large tables: calloc of a huge block either memsets it (a pass
+ * over all of it inside the operation that triggered the resize: the stall
+ * this library exists to avoid) or gets fresh pages from the kernel, which
+ * are zeroed on first touch. mmap makes the second behaviour certain, so the
+ * cost of zeroing is spread over the writes that first touch each page.
+ * The size is passed back to smi_free so no header is needed.
+ */
+#include "alloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "atomics.h"
+#include "config.h"
+#include "testing.h"
+
+static atomic_u64 allocations;
+static atomic_u64 fail_at;          /* allocation number that fails; 0 = none */
+static atomic_u64 bytes_live;
+
+void smi_fail_allocation_at(uint64_t n)
+{
+    uint64_t now = u64_load_relaxed(&allocations);
+    u64_store_relaxed(&fail_at, n ? now + n : 0);
+}
+
+uint64_t smi_allocations(void)
+{
+    return u64_load_relaxed(&allocations);
+}
+
+uint64_t smi_bytes_live(void)
+{
+    return u64_load_relaxed(&bytes_live);
+}
+
+static int injected_failure(void)
+{
+    uint64_t n = u64_fetch_add_relaxed(&allocations, 1) + 1;
+    return n == u64_load_relaxed(&fail_at);
+}
+
+static void *map_pages(size_t bytes)
+{
+    /* Over-map by one huge page and trim, so a table starts on a 2 MiB
+     * boundary and the kernel can back all of it with huge pages. */
+    size_t want = bytes >= SM_HUGE_PAGE_BYTES ? bytes + SM_HUGE_PAGE_BYTES : bytes;
+    char *raw = mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
+        return NULL;
+    if (want == bytes)
+        return raw;
+    uintptr_t start = ((uintptr_t)raw + SM_HUGE_PAGE_BYTES - 1) & ~(uintptr_t)(SM_HUGE_PAGE_BYTES - 1);
+    size_t head = start - (uintptr_t)raw;
+    size_t tail = want - head - bytes;
+    if (head)
+        munmap(raw, head);
+    if (tail)
+        munmap((char *)start + bytes, tail);
+#ifdef MADV_HUGEPAGE
+    madvise((void *)start, bytes, MADV_HUGEPAGE);
+#endif
+    return (void *)start;
+}
+
+static size_t rounded(size_t bytes)
+{
+    return (bytes + 63) & ~(size_t)63;
+}
+
+void *smi_alloc_zeroed(size_t bytes)
+{
+    if (bytes == 0 || injected_failure())
+        return NULL;
+    size_t size = rounded(bytes);
+    void *p;
+    if (size >= SM_MMAP_MIN_BYTES) {
+        p = map_pages(size);
+    } else {
+        p = aligned_alloc(64, size);
+        if (p)
+            memset(p, 0, size);
+    }
+    if (p)
+        u64_fetch_add_relaxed(&bytes_live, size);
+    return p;
+}
+
+void smi_free(void *p, size_t bytes)
+{
+    if (!p)
+        return;
+    size_t size = rounded(bytes);
+    u64_fetch_sub_relaxed(&bytes_live, size);
+    if (size >= SM_MMAP_MIN_BYTES)
+        munmap(p, size);
+    else
+        free(p);
+}

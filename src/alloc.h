@@ -1,0 +1,16 @@
+/*
+ * alloc.h — every allocation the library makes goes through here, so that
+ * tests can fail the n-th one (testing.h) and the bytes held can be counted.
+ */
+#ifndef SM_ALLOC_H
+#define SM_ALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Zeroed, 64-byte aligned memory of at least `bytes`; NULL on failure (real
+ * or injected). Large blocks are mmap'd and zeroed lazily by the kernel. */
+void *smi_alloc_zeroed(size_t bytes);
+void smi_free(void *p, size_t bytes);
+
+#endif

@@ -1,0 +1,73 @@
+/*
+ * config.h — every tunable of the map in one place, each with its reason.
+ * Numbers marked "measured" come from `make bench` runs recorded in
+ * docs/BENCHMARKS.md; the others follow from the arithmetic in their comment.
+ */
+#ifndef SM_CONFIG_H
+#define SM_CONFIG_H
+
+/* Slots in one 64-byte bucket: 8 bytes of meta word, 8 spare, 3 x (key, value).
+ * Three is what fits beside the meta word when a lookup must touch only one
+ * cache line (docs/DESIGN.md, "Why three slots"). */
+#define SM_SLOTS 3
+
+/* Smallest table, in buckets. Four buckets keep even a tiny map's probe chains
+ * from wrapping onto their own home bucket in the common case. */
+#define SM_MIN_BUCKETS 4u
+
+/* Grow (or rehash) when used slots (live + tombstones) exceed 3/4 of the slots.
+ * With three slots per bucket and overflow bits that end a probe early, a
+ * lookup at 75% occupancy probes 1.2-1.4 buckets on average (measured by the
+ * model test's probe statistics; see docs/BENCHMARKS.md). */
+#define SM_GROW_NUM 3u
+#define SM_GROW_DEN 4u
+
+/* Shrink when live entries fall below 1/4 of the slots (the issue's rule). */
+#define SM_SHRINK_NUM 1u
+#define SM_SHRINK_DEN 4u
+
+/* Load a new table is sized for. A grow of a table full of live entries
+ * (75%) doubles it (37.5% afterwards); a shrink lands at 60%, well between
+ * the shrink (25%) and grow (75%) thresholds so neither fires right away.
+ * Sizes are not powers of two: the home bucket is found by a multiply-shift
+ * ("fastrange"), so a shrunk table is sized to its contents, not to the next
+ * power of two (which would leave it up to 2x too large). */
+#define SM_GROW_TARGET_PERMILLE 375u
+#define SM_SHRINK_TARGET_PERMILLE 600u
+
+/* A shrink divides the bucket count by at most this much per resize, so the
+ * new table has room for every insert that can arrive while the old one is
+ * being migrated (docs/DESIGN.md, "Room during migration"). */
+#define SM_MAX_SHRINK_FACTOR 8u
+
+/* Old buckets each writer migrates per call while a resize is in progress.
+ * 32 buckets (2 KiB, at most 96 entries) bound the extra work of one put to a
+ * few microseconds, and make migration finish after nbuckets/32 writes, fast
+ * enough that the new table never fills first (DESIGN.md, "Room during
+ * migration"). */
+#define SM_MIGRATE_CHUNK 32u
+
+/* Striped counters: stripes per map (entries) and per table (used slots).
+ * Sixteen 64-byte stripes cover far more threads than this machine has cores
+ * while summing them stays cheap (1 KiB). */
+#define SM_STRIPES 16u
+
+/* Below this many slots a table checks its occupancy on every insert; above,
+ * every SM_CHECK_EVERY-th insert of a stripe, or when a probe went past the
+ * home bucket. Overshoot is at most SM_STRIPES * SM_CHECK_EVERY slots, under
+ * 2% of any table checked this lazily. */
+#define SM_CHECK_ALWAYS_BELOW_SLOTS 65536u
+#define SM_CHECK_EVERY 64u
+
+/* Tables of at least this many bytes are mmap'd (lazily zeroed by the kernel,
+ * so allocating them costs no pass over the memory) and, from 2 MiB on,
+ * asked to use transparent huge pages: a lookup in a table far larger than
+ * the TLB reach then costs one cache miss instead of a miss plus page walk. */
+#define SM_MMAP_MIN_BYTES (256u * 1024u)
+#define SM_HUGE_PAGE_BYTES (2u * 1024u * 1024u)
+
+/* Writers try to free retired tables every this many operations per thread
+ * while any wait (a cheap check of one counter otherwise). */
+#define SM_RECLAIM_EVERY 256u
+
+#endif

@@ -1,0 +1,167 @@
+/*
+ * epoch.c — when an unlinked table may be freed.
+ *
+ * Readers must never wait and never write a cache line another thread
+ * writes, yet a retired table may only be freed once no reader can still be
+ * inside it. Classic epoch-based reclamation gives both:
+ *
+ *   reader                              reclaimer
+ *   ------                              ---------
+ *   e = global (acquire)                unlink table: root = new (release)
+ *   my.epoch = e        (own line)      G = ++global       (seq_cst RMW)
+ *   barrier R                           barrier W
+ *   t = root (acquire) ... use t        for each thread: x = its epoch
+ *   my.epoch = 0        (release)       free when every x == 0 or x >= G
+ *
+ * E1. A reader whose epoch the reclaimer reads as 0 or >= G cannot reach the
+ *     unlinked table: barriers R and W order "store my.epoch; load root"
+ *     against "store root; load my.epoch" (the store-buffering pattern), so
+ *     either the reclaimer sees the reader's epoch, or the reader's load of
+ *     root sees the new table. And e >= G means the reader loaded global after
+ *     the increment, which the unlink happens-before.
+ * E2. A reader that read the old table still has my.epoch = e < G until its
+ *     exit store, whose release makes all its reads happen-before the free.
+ *
+ * Barrier R is a full fence (atomic_thread_fence seq_cst) unless the kernel
+ * offers membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED): then R is only a
+ * compiler fence and W is the membarrier call, which runs a full fence on
+ * every CPU currently running a thread of this process. Reclaims are rare
+ * (one per resize), readers are many: the cost moves to the rare side, as in
+ * liburcu's "memb" flavour. Under ThreadSanitizer the fence path is used, so
+ * the tool checks the portable protocol.
+ *
+ * Thread records are per process, never freed, recycled when a thread exits
+ * (pthread key destructor), so their number is bounded by the most threads
+ * ever alive at once. A thread that stops forever inside an operation keeps
+ * its epoch: tables retired after it entered are never freed (the map keeps
+ * working; only that garbage is held). sm_stats reports it as retired_tables.
+ */
+#include "epoch.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#endif
+
+#include "alloc.h"
+
+static atomic_u64 global_epoch = 1;
+#if defined(__SANITIZE_THREAD__)
+atomic_u64 smi_tsan_fence_word;
+#endif
+static void *_Atomic registry_head;
+static _Atomic int use_membarrier;
+static _Atomic uint32_t next_stripe;
+static pthread_key_t thread_key;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static _Thread_local sm_thread *self_record;
+
+static void release_record(void *arg)
+{
+    sm_thread *rec = arg;
+    rec->depth = 0;
+    u64_store_release(&rec->epoch, 0);
+    /* Pairs with the acquire CAS in claim_record: the next owner starts from
+     * a record this thread no longer touches. */
+    flag_store_release(&rec->in_use, 0);
+}
+
+static void init_process(void)
+{
+    pthread_key_create(&thread_key, release_record);
+#if defined(__linux__) && defined(SYS_membarrier) && !defined(__SANITIZE_THREAD__)
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
+        flag_store_relaxed(&use_membarrier, 1);
+#endif
+}
+
+static sm_thread *claim_record(void)
+{
+    for (sm_thread *r = ptr_load_acquire(&registry_head); r; r = r->next) {
+        if (flag_load_relaxed(&r->in_use) == 0 && flag_cas_acquire(&r->in_use, 0, 1))
+            return r;
+    }
+    sm_thread *r = smi_alloc_zeroed(sizeof *r);
+    if (!r)
+        return NULL;
+    r->in_use = 1;
+    r->stripe = atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed);
+    void *head = ptr_load_relaxed(&registry_head);
+    do {
+        r->next = head;
+        /* Release publishes the initialised record to registry walkers. */
+    } while (!ptr_cas_strong_release(&registry_head, &head, r));
+    return r;
+}
+
+static sm_thread *register_thread(void)
+{
+    pthread_once(&init_once, init_process);
+    sm_thread *r = claim_record();
+    if (!r)
+        return NULL;
+    if (pthread_setspecific(thread_key, r) != 0) {
+        flag_store_release(&r->in_use, 0);
+        return NULL;
+    }
+    self_record = r;
+    return r;
+}
+
+sm_thread *smi_epoch_enter(void)
+{
+    sm_thread *r = self_record;
+    if (!r) {
+        r = register_thread();
+        if (!r)
+            return NULL;
+    }
+    if (r->depth++ == 0) {
+        /* Acquire pairs with the seq_cst increment in smi_epoch_advance: a
+         * reader that sees G also sees the unlink that preceded it (E1). */
+        uint64_t e = atomic_load_explicit(&global_epoch, memory_order_acquire);
+        u64_store_relaxed(&r->epoch, e);
+        if (flag_load_relaxed(&use_membarrier))
+            fence_compiler_only();  /* barrier R; W is membarrier() */
+        else
+            fence_seq_cst();        /* barrier R: store epoch before load root */
+    }
+    return r;
+}
+
+void smi_epoch_exit(sm_thread *r)
+{
+    if (--r->depth == 0) {
+        /* Release: every read of a table inside the section happens-before a
+         * reclaimer that reads 0 here and frees it (E2). */
+        u64_store_release(&r->epoch, 0);
+    }
+}
+
+uint64_t smi_epoch_advance(void)
+{
+    return u64_fetch_add_seq_cst(&global_epoch, 1) + 1;
+}
+
+uint64_t smi_epoch_min_active(void)
+{
+    pthread_once(&init_once, init_process);
+#if defined(__linux__) && defined(SYS_membarrier)
+    if (flag_load_relaxed(&use_membarrier))
+        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    else
+#endif
+        fence_seq_cst();
+    uint64_t min = UINT64_MAX;
+    for (sm_thread *r = ptr_load_acquire(&registry_head); r; r = r->next) {
+        /* Acquire pairs with the release in smi_epoch_exit (E2). */
+        uint64_t e = u64_load_acquire(&r->epoch);
+        if (e != 0 && e < min)
+            min = e;
+    }
+    return min;
+}

@@ -1,0 +1,607 @@
+/*
+ * map.c — steadymap's operations: a hash map whose reads never wait.
+ *
+ * Terminology
+ * -----------
+ *   table      an array of buckets plus a small header (table.h). A map has a
+ *              root table and, while it resizes, a next table.
+ *   bucket     64 bytes, one cache line: a meta word, 8 spare bytes, and
+ *              three slots of (key, value).
+ *   meta word  per-bucket: a tag byte per slot, LOCK, FROZEN and OVERFLOW
+ *              bits and a 32-bit version (layout in table.h).
+ *   tag        0 empty, 1 tombstone, 2..255 live with 8 hash bits, so a probe
+ *              skips most non-matching slots without reading their keys.
+ *   home       the bucket a key hashes to: home = (hash * nbuckets) >> 64.
+ *   chain      the buckets from a key's home up to the first one without
+ *              OVERFLOW; a key lives somewhere in its home's chain.
+ *   migration  moving every key from the root table to the next one, in
+ *              chunks of buckets, done by writers as they pass (migrate.c).
+ *
+ * Layout
+ * ------
+ *          sm_map                     sm_table (root)              sm_table (next)
+ *   +------------------+     +---------------------------+     +----------------+
+ *   | root ----------------> | nbuckets, buckets, next ------> | ...            |
+ *   | hash key         |     | claim, migrated (own line) |     +----------------+
+ *   | live[16] stripes |     | used[16] stripes           |
+ *   +------------------+     +---------------------------+
+ *                            | bucket 0 | bucket 1 | ...  |  (64-byte aligned)
+ *                            +---------------------------+
+ *   bucket: | meta 8 | spare 8 | k0 v0 | k1 v1 | k2 v2 |  = 64 bytes
+ *
+ * Invariants (cited in the code as I1..I8)
+ * ----------
+ *   I1  Within one table a key occupies at most one live slot, and only a
+ *       writer holding the lock of the key's home bucket creates, deletes or
+ *       changes the value of that slot. The key word of a live slot never
+ *       changes while the slot is live.
+ *   I2  A live key is in its home's chain: every bucket from its home up to,
+ *       not including, the bucket holding it has OVERFLOW set.
+ *   I3  OVERFLOW and FROZEN bits are never cleared within a table.
+ *   I4  A slot's key and value words change only while its tag is empty or a
+ *       tombstone in the published meta word, or (value only) by a single
+ *       atomic store while live; a slot is reused only after the delete that
+ *       freed it bumped the bucket's version.
+ *   I5  Every unlock that changes which keys a bucket holds bumps its
+ *       version, and every insert or delete of a key bumps its home bucket's
+ *       version when it unlocks the home. So a reader that sees the same home
+ *       meta word before and after its probe saw no insert or delete of its
+ *       key complete in between (the version is 32 bits: a reader would have
+ *       to sleep through 2^32 changes of one bucket to be fooled).
+ *   I6  A key is in the next table only if its home in the root table is
+ *       FROZEN; once a home is FROZEN, every operation on its keys uses the
+ *       next table. FROZEN is set, in the same store that releases the home
+ *       lock, only after all of that home's keys were copied.
+ *   I7  At most one resize runs per map (the `resizing` gate); the next table
+ *       never has a next of its own before it becomes root.
+ *   I8  The root switches to the next table only after every bucket of the
+ *       old one is FROZEN; the old one is then retired and freed by epochs.
+ *
+ * Operations
+ * ----------
+ *   get      Load root. Read the home's meta word (acquire); if FROZEN, go to
+ *            the next table. Otherwise scan the chain: for each bucket, the
+ *            slots whose tag matches, key then value (acquire loads). A hit is
+ *            returned after re-reading that bucket's meta word and finding it
+ *            unchanged but for LOCK; a miss after re-reading the home's. Any
+ *            change means a writer completed something in between: start the
+ *            probe again. Readers take no lock, do no RMW, store nothing.
+ *   writes   Help migrate one chunk if a resize runs. Lock the key's home
+ *            (spin; no other lock held). If FROZEN, move on to the next table;
+ *            if a resize runs, first migrate this home bucket (as Go
+ *            evacuates the bucket about to be written) and then work in the
+ *            next table. Search the chain under the home lock (I1 makes this
+ *            exact). Replace a value with one atomic store; delete by turning
+ *            the tag into a tombstone; insert with smi_place (table.c).
+ *   resize   Triggered by an insert when used slots pass 3/4, by a delete
+ *            when live entries fall under 1/4, or by sm_reserve. See
+ *            migrate.c for the protocol and the per-operation work bound.
+ *
+ * Ordering guarantees
+ * -------------------
+ *   O1  A writer's slot stores are release; the meta store that publishes a
+ *       slot is release; readers load meta, keys and values with acquire. So
+ *       a get that returns a value sees what the putting thread wrote before
+ *       its put (M1 in the header), also when the value was copied by a
+ *       migration (the copy loads acquire and stores release).
+ *   O2  Seqlock validation without a write-side "odd" state: a reader only
+ *       accepts data read between two equal meta words, and a writer changes
+ *       a meta word (its lock CAS reads the version the freeing delete set)
+ *       before it writes a reused slot with release stores (I4). A reader
+ *       that reads such a store therefore sees the changed version on its
+ *       re-read. Writers never leave a bucket in a state readers must wait
+ *       out; the LOCK bit is masked off by readers.
+ *   O3  Linearization points: a successful insert or delete at the release
+ *       store of the meta word that publishes the tag change; a replace or
+ *       cas at its value store; a get at its last validating meta load.
+ *
+ * Progress
+ * --------
+ *   get is lock-free: it retries only when a writer completed a change to the
+ *   very buckets it read. Writers are blocking per bucket (spin then yield),
+ *   never per map; a preempted writer delays writers of its bucket only.
+ *
+ * Limitations
+ * -----------
+ *   A reader starved by a writer that changes its home bucket without pause
+ *   retries without bound (lock-free, not wait-free). Memory of retired
+ *   tables is held while any thread stays inside an operation (epoch.c).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "map_internal.h"
+
+typedef enum op_kind { OP_PUT, OP_INSERT, OP_REPLACE, OP_CAS, OP_DELETE } op_kind;
+
+static uint64_t random_seed(void)
+{
+    uint64_t s = 0;
+    if (getrandom(&s, sizeof s, GRND_NONBLOCK) == (ssize_t)sizeof s && s != 0)
+        return s;
+    /* Without getrandom, mix time and an address: not secret, but distinct. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ((uint64_t)ts.tv_sec * 1000000007u) ^ (uint64_t)ts.tv_nsec ^ (uint64_t)(uintptr_t)&s;
+}
+
+static uint64_t buckets_for(uint64_t entries, unsigned permille)
+{
+    /* slots = entries / load; buckets = slots / 3, rounded up. */
+    unsigned __int128 slots = ((unsigned __int128)entries * 1000 + permille - 1) / permille;
+    unsigned __int128 b = (slots + SM_SLOTS - 1) / SM_SLOTS;
+    if (b > UINT64_MAX / 2)
+        return UINT64_MAX / 2;
+    return b < SM_MIN_BUCKETS ? SM_MIN_BUCKETS : (uint64_t)b;
+}
+
+uint64_t smi_buckets_to_hold(uint64_t entries)
+{
+    /* Enough that `entries` stay under the grow threshold, plus one bucket so
+     * the threshold test (used + 1 > limit) never fires at exactly n. */
+    return buckets_for(entries, 1000u * SM_GROW_NUM / SM_GROW_DEN) + 1;
+}
+
+sm_map *sm_new(const sm_options *opts)
+{
+    sm_options o = {sizeof(sm_options), 0, 0, 0};
+    if (opts) {
+        if (opts->size < sizeof(size_t) || opts->size > 4096) {
+            errno = EINVAL;
+            return NULL;
+        }
+        size_t n = opts->size < sizeof o ? opts->size : sizeof o;
+        memcpy(&o, opts, n);
+        o.size = sizeof o;
+        if (o.flags & ~SM_FLAGS_KNOWN) {
+            errno = EINVAL;
+            return NULL;
+        }
+    }
+    sm_map *m = smi_alloc_zeroed(sizeof *m);
+    if (!m) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    uint64_t nb = o.capacity ? smi_buckets_to_hold(o.capacity) : SM_MIN_BUCKETS;
+    sm_table *t = smi_table_new(nb);
+    if (!t) {
+        smi_free(m, sizeof *m);
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (pthread_mutex_init(&m->garbage_lock, NULL) != 0) {
+        smi_table_free(t);
+        smi_free(m, sizeof *m);
+        errno = ENOMEM;
+        return NULL;
+    }
+    m->hash_key = hash_key_from_seed(o.seed ? o.seed : random_seed());
+    u64_store_relaxed(&m->bytes_held, t->bytes);
+    /* Nothing else can see m yet; the caller publishes it to other threads
+     * with its own synchronisation. */
+    atomic_init(&m->root, t);
+    return m;
+}
+
+void sm_destroy(sm_map *m)
+{
+    if (!m)
+        return;
+    sm_table *t = atomic_load_explicit(&m->root, memory_order_acquire);
+    while (t) {
+        sm_table *nt = atomic_load_explicit(&t->next, memory_order_relaxed);
+        smi_table_free(t);
+        t = nt;
+    }
+    for (sm_table *g = m->garbage; g;) {
+        sm_table *nx = g->retired_next;
+        smi_table_free(g);
+        g = nx;
+    }
+    pthread_mutex_destroy(&m->garbage_lock);
+    smi_free(m, sizeof *m);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reads                                                                     */
+
+static int lookup(sm_table *t, uint64_t h, uint64_t key, uint64_t *value)
+{
+    const unsigned tag = (unsigned)tag_of_hash(h);
+    for (;;) {
+        uint64_t b = home_of_hash(t, h);
+        sm_bucket *home = &t->buckets[b];
+        /* Acquire pairs with the release unlock of the home's last writer:
+         * its tags, keys and values are visible (O1). */
+        uint64_t first = u64_load_acquire(&home->meta);
+        if (first & META_FROZEN) {
+            /* I6: this home's keys are in the next table; acquire pairs
+             * with the release publication of `next` in smi_resize_start. */
+            t = atomic_load_explicit(&t->next, memory_order_acquire);
+            continue;
+        }
+        uint64_t c = b;
+        uint64_t meta = first;
+        int retry = 0;
+        for (uint64_t probe = 0; probe < t->nbuckets; probe++, c = next_bucket(t, c)) {
+            sm_bucket *bk = &t->buckets[c];
+            if (probe > 0)
+                meta = u64_load_acquire(&bk->meta);
+            int read_slot = 0;
+            for (unsigned i = 0; i < SM_SLOTS; i++) {
+                if (meta_tag(meta, i) != tag)
+                    continue;
+                read_slot = 1;
+                /* Acquire loads keep the re-read of meta below after them
+                 * (O2) and carry the writer's release (O1). */
+                if (u64_load_acquire(&bk->slot[i].key) != key)
+                    continue;
+                uint64_t v = u64_load_acquire(&bk->slot[i].value);
+                if (!meta_same(u64_load_relaxed(&bk->meta), meta)) {
+                    retry = 1;
+                    break;
+                }
+                if (value)
+                    *value = v;
+                return SM_OK;
+            }
+            if (retry)
+                break;
+            /* A key read under a tag that has since been reused may have
+             * been torn from another key: only an unchanged meta word proves
+             * the mismatch real (O2). */
+            if (read_slot && !meta_same(u64_load_relaxed(&bk->meta), meta)) {
+                retry = 1;
+                break;
+            }
+            if (!(meta & META_OVERFLOW))
+                break;
+        }
+        if (retry)
+            continue;
+        /* I5: an unchanged home proves no insert or delete of this key
+         * completed during the probe, so "absent" held at some instant. */
+        if (meta_same(u64_load_relaxed(&home->meta), first))
+            return SM_NOT_FOUND;
+    }
+}
+
+int sm_get(sm_map *m, uint64_t key, uint64_t *value)
+{
+    if (!m)
+        return SM_EINVAL;
+    sm_thread *self = smi_epoch_enter();
+    if (!self)
+        return SM_ENOMEM;
+    uint64_t h = hash_u64(&m->hash_key, key);
+    /* Acquire pairs with the release root switch in migrate.c (I8). */
+    sm_table *t = atomic_load_explicit(&m->root, memory_order_acquire);
+    int rc = lookup(t, h, key, value);
+    smi_epoch_exit(self);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Writes                                                                    */
+
+typedef struct found_slot {
+    uint64_t bucket;
+    unsigned slot;
+} found_slot;
+
+/*
+ * Search the chain of home b for key while holding the home lock. Exact
+ * by I1: no other thread can add, remove or move this key meanwhile.
+ * Returns 1 and the position if present.
+ */
+static int find_locked(const sm_table *t, uint64_t b, uint64_t held, uint64_t h, uint64_t key,
+                       found_slot *at, uint64_t *chain_len)
+{
+    const unsigned tag = (unsigned)tag_of_hash(h);
+    uint64_t c = b;
+    uint64_t meta = held;
+    for (uint64_t probe = 0; probe < t->nbuckets; probe++, c = next_bucket(t, c)) {
+        sm_bucket *bk = &t->buckets[c];
+        if (probe > 0)
+            meta = u64_load_acquire(&bk->meta);
+        for (unsigned i = 0; i < SM_SLOTS; i++) {
+            if (meta_tag(meta, i) == tag && u64_load_acquire(&bk->slot[i].key) == key) {
+                at->bucket = c;
+                at->slot = i;
+                *chain_len = probe + 1;
+                return 1;
+            }
+        }
+        if (!(meta & META_OVERFLOW)) {
+            *chain_len = probe + 1;
+            return 0;
+        }
+    }
+    *chain_len = t->nbuckets;
+    return 0;
+}
+
+static int occupancy_check_due(const sm_table *t, sm_thread *self, uint64_t chain_len)
+{
+    return t->nbuckets * SM_SLOTS < SM_CHECK_ALWAYS_BELOW_SLOTS ||
+           (self->ops % SM_CHECK_EVERY) == 0 || chain_len > 2;
+}
+
+static int over_grow_threshold(const sm_table *t)
+{
+    uint64_t slots = t->nbuckets * SM_SLOTS;
+    return (smi_table_used(t) + 1) * SM_GROW_DEN > slots * SM_GROW_NUM;
+}
+
+static int under_shrink_threshold(const sm_map *m, const sm_table *t)
+{
+    int64_t live = smi_live_sum(m);
+    uint64_t slots = t->nbuckets * SM_SLOTS;
+    return t->nbuckets > SM_MIN_BUCKETS &&
+           (uint64_t)(live < 0 ? 0 : live) * SM_SHRINK_DEN < slots * SM_SHRINK_NUM;
+}
+
+static void unlock_home(sm_bucket *bk, uint64_t held, int changed)
+{
+    uint64_t nm = (held & ~META_LOCK) + (changed ? META_VERSION_ONE : 0);
+    /* Release: everything done under the lock is visible to the next holder
+     * and to readers that load this meta word with acquire (O1, I5). */
+    u64_store_release(&bk->meta, nm);
+}
+
+/* Turn the found slot into a tombstone. Returns 0 if a neighbour lock was
+ * busy (the caller retries the whole operation). */
+static int tombstone(sm_table *t, uint64_t b, uint64_t *held, const found_slot *at)
+{
+    if (at->bucket == b) {
+        *held = meta_with_tag(*held, at->slot, TAG_TOMB);
+        return 1;
+    }
+    sm_bucket *bk = &t->buckets[at->bucket];
+    uint64_t nh;
+    if (!smi_trylock(bk, &nh))
+        return 0;
+    nh = meta_with_tag(nh, at->slot, TAG_TOMB) + META_VERSION_ONE;
+    /* Release publishes the tombstone (I4: the version bump precedes any
+     * reuse of the slot, which must first lock this bucket). */
+    u64_store_release(&bk->meta, nh & ~META_LOCK);
+    return 1;
+}
+
+typedef struct op_args {
+    op_kind kind;
+    uint64_t key;
+    uint64_t value;     /* put/insert/replace value, cas desired */
+    uint64_t expected;  /* cas */
+    uint64_t *out;      /* old / existing / actual */
+} op_args;
+
+/* apply_found's "a neighbour bucket was busy" result, distinct from statuses. */
+#define RC_RETRY 100
+
+static int apply_found(sm_table *t, uint64_t b, uint64_t *held, const found_slot *at,
+                       const op_args *a, int *changed)
+{
+    atomic_u64 *vp = &t->buckets[at->bucket].slot[at->slot].value;
+    /* Relaxed is enough: the value was stored under this home lock (or by the
+     * migration that held it), and our lock acquire synchronised with it. */
+    uint64_t cur = u64_load_relaxed(vp);
+    switch (a->kind) {
+    case OP_PUT:
+    case OP_REPLACE:
+        /* Release: readers that load the new value see the writer's prior
+         * writes (O1); the linearization point of the replace (O3). */
+        u64_store_release(vp, a->value);
+        if (a->out)
+            *a->out = cur;
+        return a->kind == OP_PUT ? SM_REPLACED : SM_OK;
+    case OP_INSERT:
+        if (a->out)
+            *a->out = cur;
+        return SM_EXISTS;
+    case OP_CAS:
+        if (a->out)
+            *a->out = cur;
+        if (cur != a->expected)
+            return SM_MISMATCH;
+        u64_store_release(vp, a->value);  /* as for OP_REPLACE */
+        return SM_OK;
+    case OP_DELETE:
+        if (!tombstone(t, b, held, at))
+            return RC_RETRY;
+        if (a->out)
+            *a->out = cur;
+        *changed = 1;
+        return SM_OK;
+    }
+    return SM_EINVAL;
+}
+
+static void maybe_shrink(sm_map *m, sm_table *t, sm_thread *self)
+{
+    if (occupancy_check_due(t, self, 0) && under_shrink_threshold(m, t))
+        smi_resize_start(m, t, 0);  /* a failed shrink is retried by a later delete */
+}
+
+static int write_op(sm_map *m, const op_args *a)
+{
+    sm_thread *self = smi_epoch_enter();
+    if (!self)
+        return SM_ENOMEM;
+    self->ops++;
+    smi_migrate_help(m, self);
+
+    const uint64_t h = hash_u64(&m->hash_key, a->key);
+    sm_table *t = atomic_load_explicit(&m->root, memory_order_acquire);  /* as in sm_get */
+    unsigned spins = 0;
+    int allow_resize = 1;
+    int rc;
+    for (;;) {
+        uint64_t b = home_of_hash(t, h);
+        sm_bucket *bk = &t->buckets[b];
+        int frozen;
+        uint64_t held = smi_lock_home(bk, &frozen);
+        if (frozen) {
+            t = atomic_load_explicit(&t->next, memory_order_acquire);  /* I6 */
+            continue;
+        }
+        /* Acquire pairs with the release publication of next. */
+        sm_table *nt = atomic_load_explicit(&t->next, memory_order_acquire);
+        if (nt) {
+            /* Keeps I6: move this home first, then work where it now lives. */
+            smi_migrate_home(m, self, t, nt, b, held);
+            t = nt;
+            continue;
+        }
+        found_slot at;
+        uint64_t chain_len;
+        int changed = 0;
+        if (find_locked(t, b, held, h, a->key, &at, &chain_len)) {
+            rc = apply_found(t, b, &held, &at, a, &changed);
+            unlock_home(bk, held, changed);
+            if (rc == RC_RETRY) {
+                smi_backoff(&spins);
+                continue;
+            }
+            if (changed)
+                smi_live_add(m, self, -1);
+            if (a->kind == OP_DELETE && rc == SM_OK)
+                maybe_shrink(m, t, self);
+            break;
+        }
+        if (a->kind != OP_PUT && a->kind != OP_INSERT) {
+            unlock_home(bk, held, 0);
+            rc = SM_NOT_FOUND;
+            break;
+        }
+        if (allow_resize && occupancy_check_due(t, self, chain_len) && over_grow_threshold(t)) {
+            unlock_home(bk, held, 0);
+            int r = smi_resize_start(m, t, 0);
+            if (r == SM_ENOMEM) {
+                rc = SM_ENOMEM;
+                break;
+            }
+            if (r == RESIZE_STARTED)
+                continue;  /* now t->next is set: migrate this home, go on there */
+            /* Busy or not needed: the threshold is soft, so insert here if a
+             * slot is free. The bucket may have changed while unlocked: redo
+             * the operation, without asking for a resize again. */
+            allow_resize = 0;
+            continue;
+        }
+        int used_empty = 0;
+        uint64_t probes = 0;
+        int p = smi_place(t, b, &held, h, a->key, a->value, &used_empty, &probes);
+        if (p == PLACE_DONE) {
+            unlock_home(bk, held, 1);
+            smi_live_add(m, self, 1);
+            if (used_empty)
+                smi_used_add(t, self, 1);
+            u64_max_relaxed(&t->longest_probe, probes);
+            rc = SM_OK;
+            break;
+        }
+        unlock_home(bk, held, 0);
+        if (p == PLACE_RETRY) {
+            smi_backoff(&spins);
+            continue;
+        }
+        /* PLACE_FULL: only reachable if inserts outran the occupancy check;
+         * force a resize (or finish the one running) and try again. */
+        int r = smi_resize_start(m, t, 0);
+        if (r == SM_ENOMEM) {
+            rc = SM_ENOMEM;
+            break;
+        }
+        if (r != RESIZE_STARTED)
+            smi_migrate_finish_all(m, self);
+        t = atomic_load_explicit(&m->root, memory_order_acquire);
+    }
+    smi_epoch_exit(self);
+    smi_reclaim_maybe(m, self);
+    return rc;
+}
+
+int sm_put(sm_map *m, uint64_t key, uint64_t value, uint64_t *old)
+{
+    if (!m)
+        return SM_EINVAL;
+    op_args a = {OP_PUT, key, value, 0, old};
+    return write_op(m, &a);
+}
+
+int sm_insert(sm_map *m, uint64_t key, uint64_t value, uint64_t *existing)
+{
+    if (!m)
+        return SM_EINVAL;
+    op_args a = {OP_INSERT, key, value, 0, existing};
+    return write_op(m, &a);
+}
+
+int sm_replace(sm_map *m, uint64_t key, uint64_t value, uint64_t *old)
+{
+    if (!m)
+        return SM_EINVAL;
+    op_args a = {OP_REPLACE, key, value, 0, old};
+    return write_op(m, &a);
+}
+
+int sm_cas(sm_map *m, uint64_t key, uint64_t expected, uint64_t desired, uint64_t *actual)
+{
+    if (!m)
+        return SM_EINVAL;
+    op_args a = {OP_CAS, key, desired, expected, actual};
+    return write_op(m, &a);
+}
+
+int sm_delete(sm_map *m, uint64_t key, uint64_t *old)
+{
+    if (!m)
+        return SM_EINVAL;
+    op_args a = {OP_DELETE, key, 0, 0, old};
+    return write_op(m, &a);
+}
+
+int sm_reserve(sm_map *m, uint64_t n)
+{
+    if (!m)
+        return SM_EINVAL;
+    sm_thread *self = smi_epoch_enter();
+    if (!self)
+        return SM_ENOMEM;
+    uint64_t want = smi_buckets_to_hold(n);
+    int rc = SM_OK;
+    for (;;) {
+        smi_migrate_finish_all(m, self);
+        sm_table *t = atomic_load_explicit(&m->root, memory_order_acquire);
+        if (t->nbuckets >= want)
+            break;
+        int r = smi_resize_start(m, t, want);
+        if (r == SM_ENOMEM) {
+            rc = SM_ENOMEM;
+            break;
+        }
+    }
+    smi_epoch_exit(self);
+    smi_reclaim_maybe(m, self);
+    return rc;
+}
+
+const char *sm_status_str(int status)
+{
+    switch (status) {
+    case SM_OK: return "ok";
+    case SM_NOT_FOUND: return "not found";
+    case SM_EXISTS: return "key exists";
+    case SM_REPLACED: return "value replaced";
+    case SM_MISMATCH: return "value differs from expected";
+    case SM_ENOMEM: return "out of memory";
+    case SM_EINVAL: return "invalid argument";
+    default: return "unknown status";
+    }
+}

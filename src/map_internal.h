@@ -1,0 +1,74 @@
+/*
+ * map_internal.h — the map object and the functions the core files share.
+ * One concept per file: map.c (operations), migrate.c (resize protocol),
+ * table.c (buckets, locks, placement), epoch.c (reclamation), stats.c,
+ * debug.c (invariant checker), alloc.c.
+ */
+#ifndef SM_MAP_INTERNAL_H
+#define SM_MAP_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "atomics.h"
+#include "epoch.h"
+#include "hash.h"
+#include "steadymap.h"
+#include "table.h"
+
+struct sm_map {
+    /* Read by every operation; written once per resize. */
+    _Alignas(64) sm_table *_Atomic root;
+    sm_hash_key hash_key;
+
+    /* Resize bookkeeping: written a few times per resize. */
+    _Alignas(64) _Atomic int resizing;  /* gate: one resize at a time (I7) */
+    atomic_u64 grows;
+    atomic_u64 shrinks;
+    atomic_u64 rehashes;
+    atomic_u64 bytes_held;              /* all tables, retired ones included */
+    atomic_u64 retired_count;
+
+    pthread_mutex_t garbage_lock;       /* guards garbage; never taken by readers */
+    sm_table *garbage;                  /* unlinked tables awaiting their epoch */
+
+    sm_stripe live[SM_STRIPES];         /* entries, striped by thread */
+};
+
+/* Results of the table-level helpers (never returned to users). */
+enum {
+    PLACE_DONE = 0,
+    PLACE_RETRY = 1,  /* a neighbour bucket was busy: release locks and retry */
+    PLACE_FULL = 2    /* no free slot anywhere in the table */
+};
+
+enum {
+    RESIZE_STARTED = 0,
+    RESIZE_BUSY = 1,     /* another resize runs or the table is no longer root */
+    RESIZE_NOT_NEEDED = 2
+};
+
+/* table.c: bucket locks and placement. */
+uint64_t smi_lock_home(sm_bucket *bk, int *frozen);
+int smi_trylock(sm_bucket *bk, uint64_t *held);
+void smi_backoff(unsigned *spins);
+int smi_place(sm_table *t, uint64_t home, uint64_t *home_held, uint64_t h, uint64_t key,
+              uint64_t value, int *used_empty, uint64_t *probes);
+
+/* migrate.c: the resize protocol. */
+int smi_resize_start(sm_map *m, sm_table *t, uint64_t want_buckets);
+void smi_migrate_help(sm_map *m, sm_thread *self);
+void smi_migrate_home(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt, uint64_t b,
+                      uint64_t held);
+void smi_migrate_finish_all(sm_map *m, sm_thread *self);
+void smi_reclaim_maybe(sm_map *m, sm_thread *self);
+
+/* map.c: buckets a table needs so that n entries stay under the grow threshold. */
+uint64_t smi_buckets_to_hold(uint64_t entries);
+
+/* stats.c: striped counters. */
+int64_t smi_live_sum(const sm_map *m);
+void smi_live_add(sm_map *m, const sm_thread *self, int64_t d);
+void smi_used_add(sm_table *t, const sm_thread *self, int64_t d);
+
+#endif

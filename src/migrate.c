@@ -1,0 +1,301 @@
+/*
+ * migrate.c — how a table grows, shrinks or is rehashed without any single
+ * operation paying for the whole table, and without readers ever waiting.
+ *
+ * Protocol
+ * --------
+ *   1. Start (smi_resize_start): a writer passes the `resizing` gate (I7),
+ *      sizes the new table from the live count (config.h), allocates it with
+ *      mmap — lazily zeroed, so allocating 1 GiB costs microseconds, not a
+ *      pass over 1 GiB — and publishes it as root->next (release).
+ *   2. Migrate: every writer first claims the next chunk of SM_MIGRATE_CHUNK
+ *      old buckets (one relaxed fetch_add on `claim`) and migrates each home
+ *      bucket in it; in addition, a writer whose own home bucket is not yet
+ *      migrated migrates it before it writes. Migrating home b: lock b, copy
+ *      every live key of b's chain whose home is b into the new table (I2
+ *      says they are all in the chain), then unlock b with FROZEN set (I6).
+ *      The copies in the old table stay as they are: nobody looks at them
+ *      again once b is FROZEN, except readers that started before, which
+ *      re-read b's meta word, see it changed, and retry in the new table.
+ *   3. Finish: the writer whose fetch_add on `migrated` completes the count
+ *      switches root to the new table (release), retires the old one with
+ *      an epoch tag (epoch.c) and reopens the gate.
+ *
+ *        root ──> old [F F F F . . . . . .]   F = FROZEN home, . = not yet
+ *                  │ next      claim ──^
+ *                  └──> new [ keys of the F homes, and every new insert of
+ *                             an F home ]
+ *
+ * Work bound per operation
+ * ------------------------
+ *   A write does its own operation plus at most one chunk (32 old buckets)
+ *   plus its own home bucket: at most 33 homes, each scanning its chain. A
+ *   chain is as long as the longest probe (sm_stats.longest_probe; 1-3
+ *   buckets at the 75% ceiling in practice), so one write copies at most
+ *   about 33 x 3 x 3 ~ 300 entries in the worst case and ~70 on average,
+ *   whatever the table size. A read does no migration work at all. sm_reserve
+ *   is the one call that may migrate a whole table, because the caller asked
+ *   for it.
+ *
+ * Room during migration
+ * ---------------------
+ *   Inserts of migrated homes land in the new table while migration runs.
+ *   Each write advances migration by a whole chunk, so the migration of an
+ *   old table of N buckets ends after at most N/32 writes, plus writes by
+ *   threads that were already past their help step. A grow doubles, so the
+ *   new table starts at 37.5% and cannot fill; a shrink targets 60% and
+ *   divides by at most 8, so the N/32 extra entries are at most a third of the
+ *   new table's 3N/8 slots... of which 60% were taken: under 70% in the worst
+ *   case, still below the 75% ceiling.
+ */
+#include "alloc.h"
+#include "map_internal.h"
+#include "testing.h"
+
+static uint64_t ceil_div(uint64_t a, uint64_t b)
+{
+    return a / b + (a % b != 0);
+}
+
+static uint64_t target_buckets(const sm_map *m, const sm_table *t, uint64_t want)
+{
+    if (want)
+        return want > t->nbuckets ? want : 0;
+    int64_t l = smi_live_sum(m);
+    uint64_t live = l < 0 ? 0 : (uint64_t)l;
+    uint64_t slots = t->nbuckets * SM_SLOTS;
+    if (live * SM_SHRINK_DEN < slots * SM_SHRINK_NUM && t->nbuckets > SM_MIN_BUCKETS) {
+        uint64_t nb = ceil_div(live * 1000, (uint64_t)SM_SHRINK_TARGET_PERMILLE * SM_SLOTS);
+        uint64_t floor_nb = ceil_div(t->nbuckets, SM_MAX_SHRINK_FACTOR);
+        if (nb < floor_nb)
+            nb = floor_nb;
+        if (nb < SM_MIN_BUCKETS)
+            nb = SM_MIN_BUCKETS;
+        return nb < t->nbuckets ? nb : 0;
+    }
+    if ((smi_table_used(t) + 1) * SM_GROW_DEN <= slots * SM_GROW_NUM)
+        return 0;
+    /* Over the ceiling: size for the live entries at the grow target; if
+     * tombstones, not entries, filled the table this is a same-size rehash. */
+    uint64_t nb = ceil_div((live + 1) * 1000, (uint64_t)SM_GROW_TARGET_PERMILLE * SM_SLOTS);
+    return nb > t->nbuckets ? nb : t->nbuckets;
+}
+
+int smi_resize_start(sm_map *m, sm_table *t, uint64_t want)
+{
+    if (atomic_load_explicit(&m->root, memory_order_acquire) != t ||
+        atomic_load_explicit(&t->next, memory_order_acquire))
+        return RESIZE_BUSY;
+    /* Acquire pairs with the gate's release in finish(): the previous
+     * resize's root switch is visible (I7). */
+    if (!flag_cas_acquire(&m->resizing, 0, 1))
+        return RESIZE_BUSY;
+    if (atomic_load_explicit(&m->root, memory_order_acquire) != t) {
+        flag_store_release(&m->resizing, 0);
+        return RESIZE_BUSY;
+    }
+    uint64_t nb = target_buckets(m, t, want);
+    if (nb == 0) {
+        flag_store_release(&m->resizing, 0);
+        return RESIZE_NOT_NEEDED;
+    }
+    sm_table *nt = smi_table_new(nb);
+    if (!nt) {
+        flag_store_release(&m->resizing, 0);
+        return SM_ENOMEM;
+    }
+    u64_fetch_add_relaxed(&m->bytes_held, nt->bytes);
+    if (nb > t->nbuckets)
+        u64_fetch_add_relaxed(&m->grows, 1);
+    else if (nb < t->nbuckets)
+        u64_fetch_add_relaxed(&m->shrinks, 1);
+    else
+        u64_fetch_add_relaxed(&m->rehashes, 1);
+    /* Release publishes the zeroed new table to every thread that follows
+     * next (pairs with their acquire loads). */
+    atomic_store_explicit(&t->next, nt, memory_order_release);
+    return RESIZE_STARTED;
+}
+
+/* Copy one entry into the new table. The key is absent there (I6), so no
+ * search is needed; only the new home's lock, to order us with writers of
+ * keys that already live there. */
+static void insert_fresh(sm_table *nt, sm_thread *self, uint64_t h, uint64_t key, uint64_t value)
+{
+    uint64_t b = home_of_hash(nt, h);
+    sm_bucket *bk = &nt->buckets[b];
+    unsigned spins = 0;
+    for (;;) {
+        int frozen;
+        uint64_t held = smi_lock_home(bk, &frozen);
+        /* The new table cannot be frozen before the old one is gone (I7). */
+        int used_empty = 0;
+        uint64_t probes = 0;
+        int p = smi_place(nt, b, &held, h, key, value, &used_empty, &probes);
+        /* Release: as unlock_home in map.c (O1, I5). */
+        u64_store_release(&bk->meta, (held & ~META_LOCK) + (p == PLACE_DONE ? META_VERSION_ONE : 0));
+        if (p == PLACE_DONE) {
+            if (used_empty)
+                smi_used_add(nt, self, 1);
+            u64_max_relaxed(&nt->longest_probe, probes);
+            return;
+        }
+        /* PLACE_FULL cannot happen ("Room during migration"); PLACE_RETRY
+         * means a neighbour was locked: back off and try again. */
+        smi_backoff(&spins);
+    }
+}
+
+void smi_migrate_home(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt, uint64_t b,
+                      uint64_t held)
+{
+    uint64_t c = b;
+    uint64_t meta = held;
+    for (uint64_t probe = 0; probe < t->nbuckets; probe++, c = next_bucket(t, c)) {
+        sm_bucket *bk = &t->buckets[c];
+        if (probe > 0)
+            meta = u64_load_acquire(&bk->meta);  /* as in lookup: tags then slots */
+        for (unsigned i = 0; i < SM_SLOTS; i++) {
+            if (meta_tag(meta, i) < 2)
+                continue;
+            /* Keys of other homes may change under us; ours cannot (I1), and
+             * a changing slot never shows a key whose home is b (only b's
+             * lock holder, us, writes such keys). */
+            uint64_t k = u64_load_acquire(&bk->slot[i].key);
+            uint64_t h = hash_u64(&m->hash_key, k);
+            if (home_of_hash(t, h) != b)
+                continue;
+            /* Acquire carries the putter's release on to our release store
+             * in the new table (O1). */
+            uint64_t v = u64_load_acquire(&bk->slot[i].value);
+            insert_fresh(nt, self, h, k, v);
+        }
+        if (!(meta & META_OVERFLOW))
+            break;
+    }
+    /* Release: FROZEN becomes visible only with every copy above (I6). */
+    u64_store_release(&t->buckets[b].meta, ((held & ~META_LOCK) | META_FROZEN) + META_VERSION_ONE);
+}
+
+static void retire(sm_map *m, sm_table *t)
+{
+    t->retire_epoch = smi_epoch_advance();
+    pthread_mutex_lock(&m->garbage_lock);
+    t->retired_next = m->garbage;
+    m->garbage = t;
+    pthread_mutex_unlock(&m->garbage_lock);
+    u64_fetch_add_relaxed(&m->retired_count, 1);
+}
+
+static void finish(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt)
+{
+    void *expected = t;
+    /* Release: a thread that loads the new root sees every FROZEN bucket's
+     * copies (I8); the acq_rel fetch_add that counted the last chunk made
+     * all of them visible to us. */
+    if (!ptr_cas_strong_acq_rel((void *_Atomic *)&m->root, &expected, nt))
+        return;
+    retire(m, t);
+    self->reclaim_due = 1;
+    /* Release pairs with the gate's acquire in smi_resize_start. */
+    flag_store_release(&m->resizing, 0);
+}
+
+/* Migrate one chunk of [start, end) and count it. Returns 1 if this call
+ * completed the migration. */
+static int migrate_chunk(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt, uint64_t start)
+{
+    uint64_t end = start + SM_MIGRATE_CHUNK;
+    if (end > t->nbuckets)
+        end = t->nbuckets;
+    for (uint64_t b = start; b < end; b++) {
+        int frozen;
+        uint64_t held = smi_lock_home(&t->buckets[b], &frozen);
+        if (!frozen)
+            smi_migrate_home(m, self, t, nt, b, held);
+    }
+    /* acq_rel: our FROZEN stores happen-before the finisher's root switch,
+     * and the finisher sees everybody's. */
+    uint64_t done = u64_fetch_add_acq_rel(&t->migrated, end - start) + (end - start);
+    if (done == t->nbuckets) {
+        finish(m, self, t, nt);
+        return 1;
+    }
+    return 0;
+}
+
+void smi_migrate_help(sm_map *m, sm_thread *self)
+{
+    sm_table *t = atomic_load_explicit(&m->root, memory_order_acquire);
+    sm_table *nt = atomic_load_explicit(&t->next, memory_order_acquire);
+    if (!nt)
+        return;
+    /* Relaxed: the claim only hands out disjoint ranges; the bucket locks
+     * order the work itself. */
+    uint64_t start = u64_fetch_add_relaxed(&t->claim, SM_MIGRATE_CHUNK);
+    if (start < t->nbuckets)
+        migrate_chunk(m, self, t, nt, start);
+}
+
+void smi_migrate_finish_all(sm_map *m, sm_thread *self)
+{
+    unsigned spins = 0;
+    for (;;) {
+        sm_table *t = atomic_load_explicit(&m->root, memory_order_acquire);
+        sm_table *nt = atomic_load_explicit(&t->next, memory_order_acquire);
+        if (!nt)
+            return;
+        uint64_t start = u64_fetch_add_relaxed(&t->claim, SM_MIGRATE_CHUNK);
+        if (start < t->nbuckets) {
+            migrate_chunk(m, self, t, nt, start);
+            continue;
+        }
+        /* Every chunk is claimed; others are finishing theirs. */
+        smi_backoff(&spins);
+    }
+}
+
+static size_t reclaim(sm_map *m, int wait_for_lock)
+{
+    if (u64_load_relaxed(&m->retired_count) == 0)
+        return 0;
+    if (wait_for_lock)
+        pthread_mutex_lock(&m->garbage_lock);
+    else if (pthread_mutex_trylock(&m->garbage_lock) != 0)
+        return 0;
+    size_t freed = 0;
+    if (m->garbage) {
+        uint64_t min_active = smi_epoch_min_active();
+        sm_table **link = &m->garbage;
+        while (*link) {
+            sm_table *g = *link;
+            if (g->retire_epoch <= min_active) {
+                *link = g->retired_next;
+                u64_fetch_sub_relaxed(&m->bytes_held, g->bytes);
+                u64_fetch_sub_relaxed(&m->retired_count, 1);
+                smi_table_free(g);
+                freed++;
+            } else {
+                link = &g->retired_next;
+            }
+        }
+    }
+    pthread_mutex_unlock(&m->garbage_lock);
+    return freed;
+}
+
+void smi_reclaim_maybe(sm_map *m, sm_thread *self)
+{
+    /* Called outside any epoch section, so our own epoch never blocks it.
+     * Right after this thread retired a table, then every SM_RECLAIM_EVERY
+     * writes while garbage waits: each try costs a membarrier() call. */
+    if (!self->reclaim_due && self->ops % SM_RECLAIM_EVERY != 0)
+        return;
+    self->reclaim_due = 0;
+    reclaim(m, 0);
+}
+
+size_t smi_reclaim(sm_map *m)
+{
+    return m ? reclaim(m, 1) : 0;
+}

@@ -1,0 +1,42 @@
+/*
+ * testing.h — hooks for steadymap's own tests. Not installed, not part of the
+ * public contract; tests include it with -I src and link the built library.
+ */
+#ifndef SM_TESTING_H
+#define SM_TESTING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "steadymap.h"
+
+/*
+ * Check every structural invariant of the map (docs/DESIGN.md I1..In): each
+ * live key is found from its home bucket, no key is present twice, the live
+ * count equals sm_size(), occupancy counters match, and no bucket is locked.
+ * The map must be quiescent (no concurrent call). Returns 0 when all hold,
+ * otherwise -1 with a one-line reason written to why (if why_len > 0).
+ */
+int smi_check_invariants(sm_map *m, char *why, size_t why_len);
+
+/*
+ * Make the n-th allocation from now fail (n = 1: the very next one), process
+ * wide, for every allocation the library makes (tables, maps, per-thread
+ * records). n = 0 turns failure injection off. Counts allocations of all
+ * threads.
+ */
+void smi_fail_allocation_at(uint64_t n);
+
+/* Allocations the library made so far, process wide (for scripting N). */
+uint64_t smi_allocations(void);
+
+/* Bytes the library currently holds from the allocator, process wide. */
+uint64_t smi_bytes_live(void);
+
+/*
+ * Run the deferred frees that are safe now (tables no reader can still be in).
+ * Returns how many tables were freed. Safe to call concurrently with anything.
+ */
+size_t smi_reclaim(sm_map *m);
+
+#endif
