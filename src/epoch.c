@@ -49,16 +49,16 @@
 
 #include "alloc.h"
 
-static atomic_u64 global_epoch = 1;
+atomic_u64 smi_global_epoch = 1;
 #if defined(__SANITIZE_THREAD__)
 atomic_u64 smi_tsan_fence_word;
 #endif
 static void *_Atomic registry_head;
-static _Atomic int use_membarrier;
+_Atomic int smi_use_membarrier;
 static _Atomic uint32_t next_stripe;
 static pthread_key_t thread_key;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static _Thread_local sm_thread *self_record;
+_Thread_local sm_thread *smi_self_record __attribute__((tls_model("initial-exec")));
 
 static void release_record(void *arg)
 {
@@ -75,7 +75,7 @@ static void init_process(void)
     pthread_key_create(&thread_key, release_record);
 #if defined(__linux__) && defined(SYS_membarrier) && !defined(__SANITIZE_THREAD__)
     if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
-        flag_store_relaxed(&use_membarrier, 1);
+        flag_store_relaxed(&smi_use_membarrier, 1);
 #endif
 }
 
@@ -98,7 +98,7 @@ static sm_thread *claim_record(void)
     return r;
 }
 
-static sm_thread *register_thread(void)
+sm_thread *smi_epoch_register(void)
 {
     pthread_once(&init_once, init_process);
     sm_thread *r = claim_record();
@@ -108,50 +108,20 @@ static sm_thread *register_thread(void)
         flag_store_release(&r->in_use, 0);
         return NULL;
     }
-    self_record = r;
+    smi_self_record = r;
     return r;
-}
-
-sm_thread *smi_epoch_enter(void)
-{
-    sm_thread *r = self_record;
-    if (!r) {
-        r = register_thread();
-        if (!r)
-            return NULL;
-    }
-    if (r->depth++ == 0) {
-        /* Acquire pairs with the seq_cst increment in smi_epoch_advance: a
-         * reader that sees G also sees the unlink that preceded it (E1). */
-        uint64_t e = atomic_load_explicit(&global_epoch, memory_order_acquire);
-        u64_store_relaxed(&r->epoch, e);
-        if (flag_load_relaxed(&use_membarrier))
-            fence_compiler_only();  /* barrier R; W is membarrier() */
-        else
-            fence_seq_cst();        /* barrier R: store epoch before load root */
-    }
-    return r;
-}
-
-void smi_epoch_exit(sm_thread *r)
-{
-    if (--r->depth == 0) {
-        /* Release: every read of a table inside the section happens-before a
-         * reclaimer that reads 0 here and frees it (E2). */
-        u64_store_release(&r->epoch, 0);
-    }
 }
 
 uint64_t smi_epoch_advance(void)
 {
-    return u64_fetch_add_seq_cst(&global_epoch, 1) + 1;
+    return u64_fetch_add_seq_cst(&smi_global_epoch, 1) + 1;
 }
 
 uint64_t smi_epoch_min_active(void)
 {
     pthread_once(&init_once, init_process);
 #if defined(__linux__) && defined(SYS_membarrier)
-    if (flag_load_relaxed(&use_membarrier))
+    if (flag_load_relaxed(&smi_use_membarrier))
         syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
     else
 #endif

@@ -5,6 +5,7 @@
 #ifndef SM_EPOCH_H
 #define SM_EPOCH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "atomics.h"
@@ -20,11 +21,47 @@ typedef struct sm_thread {
     struct sm_thread *next;        /* registry link, immutable once published */
 } sm_thread;
 
+/* The calling thread's record (NULL before its first call). initial-exec:
+ * a static TLS offset, so the read path pays no __tls_get_addr call even in
+ * the shared library. */
+extern _Thread_local sm_thread *smi_self_record __attribute__((tls_model("initial-exec")));
+extern atomic_u64 smi_global_epoch;
+extern _Atomic int smi_use_membarrier;
+
+sm_thread *smi_epoch_register(void);
+
 /* Enter a critical section: tables seen from here on stay allocated until the
  * matching exit. Returns NULL only when the thread's first call cannot
- * allocate its record. Nests. */
-sm_thread *smi_epoch_enter(void);
-void smi_epoch_exit(sm_thread *self);
+ * allocate its record. Nests. Inline: it is on every read. */
+static inline sm_thread *smi_epoch_enter(void)
+{
+    sm_thread *r = smi_self_record;
+    if (__builtin_expect(r == NULL, 0)) {
+        r = smi_epoch_register();
+        if (!r)
+            return NULL;
+    }
+    if (r->depth++ == 0) {
+        /* Acquire pairs with the seq_cst increment in smi_epoch_advance: a
+         * reader that sees G also sees the unlink that preceded it (E1). */
+        uint64_t e = u64_load_acquire(&smi_global_epoch);
+        u64_store_relaxed(&r->epoch, e);
+        if (flag_load_relaxed(&smi_use_membarrier))
+            fence_compiler_only();  /* barrier R; W is membarrier() */
+        else
+            fence_seq_cst();        /* barrier R: store epoch before load root */
+    }
+    return r;
+}
+
+static inline void smi_epoch_exit(sm_thread *r)
+{
+    if (--r->depth == 0) {
+        /* Release: every read of a table inside the section happens-before a
+         * reclaimer that reads 0 here and frees it (E2). */
+        u64_store_release(&r->epoch, 0);
+    }
+}
 
 /* Advance the global epoch after unlinking an object; the returned value tags
  * it. The object may be freed once smi_epoch_min_active() >= the tag. */
