@@ -182,7 +182,9 @@ size_t sm_size(sm_map *m);
  * Unlike every other call this one may do work proportional to the map: it
  * finishes a resize in progress and migrates the map into a table of the
  * needed size before it returns. It never shrinks the map; a later shrink
- * triggered by deletes may undo the reservation.
+ * triggered by deletes may undo the reservation. sm_reserve(m, 0) only
+ * completes a resize in progress, e.g. to give an old table back right after
+ * a burst of deletes instead of during the next writes.
  * Returns: SM_OK, SM_EINVAL (m NULL), SM_ENOMEM (nothing changed).
  */
 int sm_reserve(sm_map *m, uint64_t n);
