@@ -232,11 +232,10 @@ static int lookup(sm_table *t, uint64_t h, uint64_t key, uint64_t *value)
             sm_bucket *bk = &t->buckets[c];
             if (probe > 0)
                 meta = u64_load_acquire(&bk->meta);
-            int read_slot = 0;
-            for (unsigned i = 0; i < SM_SLOTS; i++) {
-                if (meta_tag(meta, i) != tag)
-                    continue;
-                read_slot = 1;
+            uint32_t match = meta_match(meta, tag);
+            int read_slot = match != 0;
+            for (; match; match &= match - 1) {
+                unsigned i = (unsigned)__builtin_ctz(match) / 8;
                 /* Acquire loads keep the re-read of meta below after them
                  * (O2) and carry the writer's release (O1). */
                 if (u64_load_acquire(&bk->slot[i].key) != key)
@@ -309,8 +308,9 @@ static int find_locked(const sm_table *t, uint64_t b, uint64_t held, uint64_t h,
         sm_bucket *bk = &t->buckets[c];
         if (probe > 0)
             meta = u64_load_acquire(&bk->meta);
-        for (unsigned i = 0; i < SM_SLOTS; i++) {
-            if (meta_tag(meta, i) == tag && u64_load_acquire(&bk->slot[i].key) == key) {
+        for (uint32_t match = meta_match(meta, tag); match; match &= match - 1) {
+            unsigned i = (unsigned)__builtin_ctz(match) / 8;
+            if (u64_load_acquire(&bk->slot[i].key) == key) {
                 at->bucket = c;
                 at->slot = i;
                 *chain_len = probe + 1;

@@ -105,6 +105,16 @@ static inline uint64_t meta_with_tag(uint64_t meta, unsigned i, unsigned tag)
     return (meta & ~((uint64_t)META_TAG_MASK << shift)) | ((uint64_t)tag << shift);
 }
 
+/* Bit 8*i+7 is set for every slot i whose tag equals `tag` (SWAR zero-byte
+ * test over the three tag bytes). A byte above a true match can be flagged
+ * falsely by the borrow; callers compare the key anyway, so that costs only a
+ * key load, never a wrong answer. */
+static inline uint32_t meta_match(uint64_t meta, unsigned tag)
+{
+    uint32_t x = (uint32_t)(meta & META_TAGS_MASK) ^ (tag * 0x010101u);
+    return (x - 0x010101u) & ~x & 0x808080u;
+}
+
 /* Two meta words describe the same bucket contents if they differ at most in
  * the lock bit: readers compare this way, so taking a lock costs them nothing. */
 static inline int meta_same(uint64_t a, uint64_t b)
