@@ -216,6 +216,38 @@ typedef struct sm_stats_info {
  */
 int sm_stats(sm_map *m, sm_stats_info *st);
 
+/*
+ * Iteration that never blocks and is never blocked.
+ *
+ * sm_iter_new starts a walk over the map; sm_iter_next returns one entry per
+ * call; sm_iter_free ends it. Other threads may read and write the map, and
+ * the map may grow or shrink, during the walk. Guarantees:
+ *   G1 a key present for the whole walk, and not deleted or re-inserted during
+ *      it, is returned exactly once;
+ *   G2 no key is returned twice;
+ *   G3 a returned value was the key's value at some moment during the walk;
+ *   G4 keys inserted or deleted during the walk may or may not be returned.
+ * Entries come in no particular order (hash order of a secret hash).
+ * The iterator holds no lock and no reference to a table between calls, so a
+ * slow or abandoned walk holds back neither writers nor memory reclamation.
+ * One iterator must be used by one thread at a time; any number of iterators
+ * may walk the same map concurrently. The map must outlive its iterators.
+ */
+typedef struct sm_iter sm_iter;
+
+/* Returns a new iterator, or NULL (m NULL, or out of memory). */
+sm_iter *sm_iter_new(sm_map *m);
+
+/*
+ * key, value: may be NULL; on SM_OK receive the next entry.
+ * Returns: SM_OK, SM_NOT_FOUND (the walk is over), SM_EINVAL (it NULL), or
+ *          SM_ENOMEM (the walk did not advance; the call may be repeated).
+ */
+int sm_iter_next(sm_iter *it, uint64_t *key, uint64_t *value);
+
+/* Frees the iterator. NULL is a no-op. */
+void sm_iter_free(sm_iter *it);
+
 /* A static English description of a status code ("unknown status" otherwise). */
 const char *sm_status_str(int status);
 

@@ -1,0 +1,209 @@
+/*
+ * iter.c — iteration that never blocks anyone and is never blocked.
+ *
+ * The cursor is a position in the 64-bit hash space, not a bucket index.
+ * The home of a key is (hash * nbuckets) >> 64, which is monotonic in the
+ * hash for every table size: the keys whose hash lies in [lo, hi) live in
+ * the chains of the homes home(lo) .. home(hi - 1) of *any* table, old,
+ * next, grown or shrunk. So one step of the iteration is:
+ *
+ *   1. enter the epoch, load the current root;
+ *   2. let b be the home of the cursor there, and hi the first hash of b + 1;
+ *   3. collect the keys with hash in [cursor, hi): from b's chain if b is
+ *      not FROZEN, else recursively from the next table over the same range;
+ *      each home's chain is read as a validated snapshot, exactly as a get
+ *      reads it (O2, I5);
+ *   4. cursor = hi; leave the epoch; hand the collected entries out.
+ *
+ * Guarantees (tested under forced grows and shrinks):
+ *   G1  A key present during the whole iteration, and neither deleted nor
+ *       re-inserted during it, is returned exactly once: its hash falls in
+ *       exactly one step's range, and that step's snapshot of its home holds
+ *       it wherever I6 says it lives at that moment.
+ *   G2  No key is returned twice: the steps' hash ranges are disjoint.
+ *   G3  A returned value was the key's value at some moment during the
+ *       iteration (the moment of the snapshot).
+ *   G4  A key inserted or deleted during the iteration may or may not be
+ *       returned.
+ *
+ * No epoch, lock or table pointer is held between calls to sm_iter_next: a
+ * slow iterator holds back neither writers nor memory reclamation, and it
+ * sees a resize that happens between two calls as if it had always been so.
+ */
+#include <stdlib.h>
+
+#include "alloc.h"
+#include "map_internal.h"
+
+struct sm_iter {
+    sm_map *map;
+    unsigned __int128 cursor;  /* next hash to visit; 2^64 = done */
+    uint64_t *pairs;           /* collected (key, value) pairs of one step */
+    size_t npairs;
+    size_t next_pair;
+    size_t capacity;           /* pairs the buffer holds */
+};
+
+#define HASH_END ((unsigned __int128)1 << 64)
+
+/* First hash whose home in a table of nb buckets is b (b may be nb). */
+static unsigned __int128 bucket_start(uint64_t b, uint64_t nb)
+{
+    return (((unsigned __int128)b << 64) + nb - 1) / nb;
+}
+
+static int reserve_pairs(sm_iter *it, size_t want)
+{
+    if (want <= it->capacity)
+        return 1;
+    size_t cap = it->capacity ? it->capacity * 2 : 64;
+    while (cap < want)
+        cap *= 2;
+    uint64_t *p = smi_alloc_zeroed(cap * 2 * sizeof *p);
+    if (!p)
+        return 0;
+    for (size_t i = 0; i < it->npairs * 2; i++)
+        p[i] = it->pairs[i];
+    smi_free(it->pairs, it->capacity * 2 * sizeof *p);
+    it->pairs = p;
+    it->capacity = cap;
+    return 1;
+}
+
+enum { SNAP_OK, SNAP_FROZEN, SNAP_RETRY, SNAP_NOMEM };
+
+/*
+ * Append the keys of home b of table t whose hash is in [lo, hi), as one
+ * validated snapshot. On SNAP_RETRY nothing was appended.
+ */
+static int snapshot_home(sm_iter *it, sm_table *t, uint64_t b, unsigned __int128 lo,
+                         unsigned __int128 hi)
+{
+    const sm_hash_key *hk = &it->map->hash_key;
+    sm_bucket *home = &t->buckets[b];
+    size_t mark = it->npairs;
+    /* Acquire: as in lookup (map.c). */
+    uint64_t first = u64_load_acquire(&home->meta);
+    if (first & META_FROZEN)
+        return SNAP_FROZEN;
+    uint64_t c = b;
+    uint64_t meta = first;
+    for (uint64_t probe = 0; probe < t->nbuckets; probe++, c = next_bucket(t, c)) {
+        sm_bucket *bk = &t->buckets[c];
+        if (probe > 0)
+            meta = u64_load_acquire(&bk->meta);
+        for (unsigned i = 0; i < SM_SLOTS; i++) {
+            if (meta_tag(meta, i) < 2)
+                continue;
+            /* Acquire: O1 for the value, O2 for the re-read below. */
+            uint64_t k = u64_load_acquire(&bk->slot[i].key);
+            uint64_t v = u64_load_acquire(&bk->slot[i].value);
+            uint64_t h = hash_u64(hk, k);
+            if (home_of_hash(t, h) != b || h < lo || h >= hi)
+                continue;
+            if (!reserve_pairs(it, it->npairs + 1)) {
+                it->npairs = mark;
+                return SNAP_NOMEM;
+            }
+            it->pairs[2 * it->npairs] = k;
+            it->pairs[2 * it->npairs + 1] = v;
+            it->npairs++;
+        }
+        if (!meta_same(u64_load_relaxed(&bk->meta), meta)) {
+            it->npairs = mark;
+            return SNAP_RETRY;
+        }
+        if (!(meta & META_OVERFLOW))
+            break;
+    }
+    /* I5: the home unchanged means no key of it came or went meanwhile. */
+    if (!meta_same(u64_load_relaxed(&home->meta), first)) {
+        it->npairs = mark;
+        return SNAP_RETRY;
+    }
+    return SNAP_OK;
+}
+
+/* Collect every key with hash in [lo, hi) from table t (following FROZEN
+ * homes into the next table). */
+static int collect_range(sm_iter *it, sm_table *t, unsigned __int128 lo, unsigned __int128 hi)
+{
+    uint64_t nb = t->nbuckets;
+    uint64_t first = home_of_hash(t, (uint64_t)lo);
+    uint64_t last = home_of_hash(t, (uint64_t)(hi - 1));
+    for (uint64_t b = first; b <= last; b++) {
+        unsigned __int128 blo = bucket_start(b, nb), bhi = bucket_start(b + 1, nb);
+        if (blo < lo)
+            blo = lo;
+        if (bhi > hi)
+            bhi = hi;
+        for (;;) {
+            int r = snapshot_home(it, t, b, blo, bhi);
+            if (r == SNAP_OK)
+                break;
+            if (r == SNAP_NOMEM)
+                return SM_ENOMEM;
+            if (r == SNAP_FROZEN) {
+                /* I6: this home's keys are in the next table (acquire pairs
+                 * with its release publication). */
+                sm_table *nt = atomic_load_explicit(&t->next, memory_order_acquire);
+                int rc = collect_range(it, nt, blo, bhi);
+                if (rc != SM_OK)
+                    return rc;
+                break;
+            }
+        }
+    }
+    return SM_OK;
+}
+
+sm_iter *sm_iter_new(sm_map *m)
+{
+    if (!m)
+        return NULL;
+    sm_iter *it = smi_alloc_zeroed(sizeof *it);
+    if (!it)
+        return NULL;
+    it->map = m;
+    return it;
+}
+
+int sm_iter_next(sm_iter *it, uint64_t *key, uint64_t *value)
+{
+    if (!it)
+        return SM_EINVAL;
+    while (it->next_pair == it->npairs) {
+        if (it->cursor >= HASH_END)
+            return SM_NOT_FOUND;
+        sm_thread *self = smi_epoch_enter();
+        if (!self)
+            return SM_ENOMEM;
+        /* Acquire pairs with the root switch (I8). */
+        sm_table *t = atomic_load_explicit(&it->map->root, memory_order_acquire);
+        uint64_t b = home_of_hash(t, (uint64_t)it->cursor);
+        unsigned __int128 hi = bucket_start(b + 1, t->nbuckets);
+        it->npairs = 0;
+        it->next_pair = 0;
+        int rc = collect_range(it, t, it->cursor, hi);
+        smi_epoch_exit(self);
+        if (rc != SM_OK) {
+            it->npairs = 0;
+            return rc;  /* the cursor did not move: the call may be repeated */
+        }
+        it->cursor = hi;
+    }
+    if (key)
+        *key = it->pairs[2 * it->next_pair];
+    if (value)
+        *value = it->pairs[2 * it->next_pair + 1];
+    it->next_pair++;
+    return SM_OK;
+}
+
+void sm_iter_free(sm_iter *it)
+{
+    if (!it)
+        return;
+    smi_free(it->pairs, it->capacity * 2 * sizeof *it->pairs);
+    smi_free(it, sizeof *it);
+}
