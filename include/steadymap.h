@@ -217,6 +217,20 @@ typedef struct sm_stats_info {
 int sm_stats(sm_map *m, sm_stats_info *st);
 
 /*
+ * sm_get_many — look up n keys at once, overlapping their memory accesses.
+ * Each lookup has exactly sm_get's semantics and ordering (M1); the batch as
+ * a whole is not atomic. Out-of-cache, a batch costs a fraction of n sm_get
+ * calls (docs/BENCHMARKS.md).
+ * keys:    n keys (may be NULL only if n == 0).
+ * values:  may be NULL; else n slots, values[i] written when keys[i] is found
+ *          (untouched otherwise).
+ * found:   may be NULL; else n bytes, found[i] = 1 if found, 0 if not.
+ * Returns: the number of keys found (capped at INT32_MAX), SM_EINVAL, or
+ *          SM_ENOMEM (first call of a thread only). Lock-free.
+ */
+int sm_get_many(sm_map *m, const uint64_t *keys, size_t n, uint64_t *values, uint8_t *found);
+
+/*
  * Iteration that never blocks and is never blocked.
  *
  * sm_iter_new starts a walk over the map; sm_iter_next returns one entry per

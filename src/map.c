@@ -210,7 +210,7 @@ void sm_destroy(sm_map *m)
 /* ------------------------------------------------------------------------ */
 /* Reads                                                                     */
 
-static int lookup(sm_table *t, uint64_t h, uint64_t key, uint64_t *value)
+int smi_lookup(sm_table *t, uint64_t h, uint64_t key, uint64_t *value)
 {
     const unsigned tag = (unsigned)tag_of_hash(h);
     for (;;) {
@@ -280,7 +280,7 @@ int sm_get(sm_map *m, uint64_t key, uint64_t *value)
     uint64_t h = hash_u64(&m->hash_key, key);
     /* Acquire pairs with the release root switch in migrate.c (I8). */
     sm_table *t = atomic_load_explicit(&m->root, memory_order_acquire);
-    int rc = lookup(t, h, key, value);
+    int rc = smi_lookup(t, h, key, value);
     smi_epoch_exit(self);
     return rc;
 }

@@ -63,6 +63,9 @@ void smi_migrate_home(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt, uin
 void smi_migrate_finish_all(sm_map *m, sm_thread *self);
 void smi_reclaim_maybe(sm_map *m, sm_thread *self);
 
+/* map.c: the lock-free lookup of a key with hash h, starting in table t. */
+int smi_lookup(sm_table *t, uint64_t h, uint64_t key, uint64_t *value);
+
 /* map.c: buckets a table needs so that n entries stay under the grow threshold. */
 uint64_t smi_buckets_to_hold(uint64_t entries);
 
