@@ -84,6 +84,18 @@ typedef struct sm_map sm_map;
 /* sm_options.flags: none are defined yet; an unknown bit is SM_EINVAL. */
 #define SM_FLAGS_KNOWN 0u
 
+/* What a resize observer is told (sm_options.on_resize). */
+typedef enum sm_resize_kind {
+    SM_RESIZE_START = 1,   /* a new table was allocated; migration begins */
+    SM_RESIZE_FINISH = 2   /* every entry moved; the old table is retired */
+} sm_resize_kind;
+
+typedef struct sm_resize_event {
+    sm_resize_kind kind;
+    uint64_t old_buckets;  /* 64-byte buckets of the table being left */
+    uint64_t new_buckets;  /* ... of the table being filled */
+} sm_resize_event;
+
 /*
  * Options for sm_new(). Initialise with SM_OPTIONS_INIT (or set .size to
  * sizeof(sm_options) and zero the rest): a field past .size is read as zero,
@@ -94,9 +106,19 @@ typedef struct sm_options {
     uint64_t capacity;     /* entries to hold without growing; 0 = small */
     uint64_t seed;         /* hash seed; 0 = a random seed for this map */
     uint32_t flags;        /* SM_FLAGS_*; must be a subset of SM_FLAGS_KNOWN */
+    /*
+     * Optional resize observer (NULL = none; costs nothing then). Called on
+     * the writer thread that starts or finishes a resize, outside any bucket
+     * lock. It should be short; it may call sm_get/sm_put/... on this map but
+     * not sm_reserve or sm_destroy. The same events are also USDT probes
+     * steadymap:resize_start and steadymap:resize_finish (args: map, old
+     * buckets, new buckets) where <sys/sdt.h> was available at build time.
+     */
+    void (*on_resize)(const sm_resize_event *event, void *ctx);
+    void *on_resize_ctx;
 } sm_options;
 
-#define SM_OPTIONS_INIT { sizeof(sm_options), 0, 0, 0 }
+#define SM_OPTIONS_INIT { sizeof(sm_options), 0, 0, 0, NULL, NULL }
 
 /*
  * sm_new — create a map.
@@ -168,6 +190,58 @@ int sm_cas(sm_map *m, uint64_t key, uint64_t expected, uint64_t desired,
  *          a shrink it cannot allocate for is retried by a later writer.
  */
 int sm_delete(sm_map *m, uint64_t key, uint64_t *old);
+
+/*
+ * sm_get_or_insert — return the key's value, inserting `value` first if the
+ * key is absent. When the key is present this is a lock-free read (unlike
+ * Java's computeIfAbsent, which locks even then).
+ * actual:  may be NULL; receives the value now in the map (the present one,
+ *          or `value` if this call inserted it).
+ * Returns: SM_OK (inserted), SM_EXISTS (was present), SM_EINVAL, SM_ENOMEM
+ *          (as sm_put; nothing changed).
+ */
+int sm_get_or_insert(sm_map *m, uint64_t key, uint64_t value, uint64_t *actual);
+
+/* What an sm_compute function decides. */
+typedef enum sm_compute_action {
+    SM_COMPUTE_KEEP = 0,    /* change nothing */
+    SM_COMPUTE_SET = 1,     /* store *value (insert if absent) */
+    SM_COMPUTE_DELETE = 2   /* remove the key if present */
+} sm_compute_action;
+
+/*
+ * fn(key, present, value, ctx): present is 1 if the key is in the map, and
+ * then *value holds its current value; otherwise *value is 0. fn sets *value
+ * when it returns SM_COMPUTE_SET.
+ */
+typedef sm_compute_action (*sm_compute_fn)(uint64_t key, int present, uint64_t *value,
+                                           void *ctx);
+
+/*
+ * sm_compute — create, update or delete one entry atomically with respect to
+ * every other writer of that key; readers stay lock-free and see the entry
+ * before or after, never in between.
+ * fn runs while the key's bucket is locked: it must be short and must not
+ * call into this map. Like AtomicLong.updateAndGet, fn may be called more
+ * than once when the operation has to be retried (a neighbour bucket was
+ * busy, or a resize moved the key); only the last call's decision is applied,
+ * so fn must depend only on its arguments.
+ * result:  may be NULL; receives the value after the call (if present).
+ * Returns: SM_OK (the key is present afterwards), SM_NOT_FOUND (absent
+ *          afterwards), SM_EINVAL (m or fn NULL), SM_ENOMEM (an insert needed
+ *          a grow that could not allocate; nothing changed).
+ */
+int sm_compute(sm_map *m, uint64_t key, sm_compute_fn fn, void *ctx, uint64_t *result);
+
+/*
+ * sm_clear — remove every entry. Not atomic: it walks the map and deletes
+ * what it finds, so entries inserted concurrently may survive, and readers
+ * see the entries disappear one by one. The map shrinks as it empties.
+ * Returns: the number of entries this call removed (capped at INT32_MAX),
+ *          SM_EINVAL, or SM_ENOMEM (the walk could not allocate; the entries
+ *          removed so far stay removed, the call may be repeated).
+ */
+int sm_clear(sm_map *m);
 
 /*
  * sm_size — number of entries.

@@ -47,6 +47,15 @@
  * migration"). */
 #define SM_MIGRATE_CHUNK 32u
 
+/* While a migration runs, new inserts into the next table stop (the writer
+ * waits for the migration to finish) once used slots plus the entries still
+ * to be copied reach 9/10 of its slots. With every writer advancing the
+ * migration this never triggers ("Room during migration"); it matters when
+ * a migrating thread is preempted for long while others keep inserting: the
+ * copies must always find a free slot, or the migration could never end. */
+#define SM_NEXT_ROOM_NUM 9u
+#define SM_NEXT_ROOM_DEN 10u
+
 /* Striped counters: stripes per map (entries) and per table (used slots).
  * Sixteen 64-byte stripes cover far more threads than this machine has cores
  * while summing them stays cheap (1 KiB). */

@@ -116,7 +116,7 @@
 #include "alloc.h"
 #include "map_internal.h"
 
-typedef enum op_kind { OP_PUT, OP_INSERT, OP_REPLACE, OP_CAS, OP_DELETE } op_kind;
+typedef enum op_kind { OP_PUT, OP_INSERT, OP_REPLACE, OP_CAS, OP_DELETE, OP_COMPUTE } op_kind;
 
 static uint64_t random_seed(void)
 {
@@ -148,7 +148,7 @@ uint64_t smi_buckets_to_hold(uint64_t entries)
 
 sm_map *sm_new(const sm_options *opts)
 {
-    sm_options o = {sizeof(sm_options), 0, 0, 0};
+    sm_options o = SM_OPTIONS_INIT;
     if (opts) {
         if (opts->size < sizeof(size_t) || opts->size > 4096) {
             errno = EINVAL;
@@ -181,6 +181,8 @@ sm_map *sm_new(const sm_options *opts)
         return NULL;
     }
     m->hash_key = hash_key_from_seed(o.seed ? o.seed : random_seed());
+    m->on_resize = o.on_resize;
+    m->on_resize_ctx = o.on_resize_ctx;
     u64_store_relaxed(&m->bytes_held, t->bytes);
     /* Nothing else can see m yet; the caller publishes it to other threads
      * with its own synchronisation. */
@@ -378,7 +380,9 @@ typedef struct op_args {
     uint64_t key;
     uint64_t value;     /* put/insert/replace value, cas desired */
     uint64_t expected;  /* cas */
-    uint64_t *out;      /* old / existing / actual */
+    uint64_t *out;      /* old / existing / actual / compute result */
+    sm_compute_fn fn;   /* compute */
+    void *ctx;
 } op_args;
 
 /* apply_found's "a neighbour bucket was busy" result, distinct from statuses. */
@@ -418,6 +422,23 @@ static int apply_found(sm_table *t, uint64_t b, uint64_t *held, const found_slot
             *a->out = cur;
         *changed = 1;
         return SM_OK;
+    case OP_COMPUTE: {
+        uint64_t nv = cur;
+        sm_compute_action act = a->fn(a->key, 1, &nv, a->ctx);
+        if (act == SM_COMPUTE_DELETE) {
+            if (!tombstone(t, b, held, at))
+                return RC_RETRY;
+            *changed = 1;
+            return SM_NOT_FOUND;
+        }
+        if (act == SM_COMPUTE_SET)
+            u64_store_release(vp, nv);  /* as for OP_REPLACE */
+        else
+            nv = cur;
+        if (a->out)
+            *a->out = nv;
+        return SM_OK;
+    }
     }
     return SM_EINVAL;
 }
@@ -468,16 +489,35 @@ static int write_op(sm_map *m, const op_args *a)
                 smi_backoff(&spins);
                 continue;
             }
-            if (changed)
+            if (changed) {
                 smi_live_add(m, self, -1);
-            if (a->kind == OP_DELETE && rc == SM_OK)
                 maybe_shrink(m, t, self);
+            }
             break;
         }
-        if (a->kind != OP_PUT && a->kind != OP_INSERT) {
+        uint64_t new_value = a->value;
+        if (a->kind == OP_COMPUTE) {
+            uint64_t nv = 0;
+            if (a->fn(a->key, 0, &nv, a->ctx) != SM_COMPUTE_SET) {
+                unlock_home(bk, held, 0);
+                rc = SM_NOT_FOUND;
+                break;
+            }
+            new_value = nv;
+        } else if (a->kind != OP_PUT && a->kind != OP_INSERT) {
             unlock_home(bk, held, 0);
             rc = SM_NOT_FOUND;
             break;
+        }
+        sm_table *root = atomic_load_explicit(&m->root, memory_order_acquire);
+        if (root != t && atomic_load_explicit(&root->next, memory_order_acquire) == t &&
+            !smi_next_has_room(root, t)) {
+            /* The migration into t is stalled (a migrating thread is not
+             * running) and t must keep room for its copies: wait for it. */
+            unlock_home(bk, held, 0);
+            smi_migrate_finish_all(m, self);
+            t = atomic_load_explicit(&m->root, memory_order_acquire);
+            continue;
         }
         if (allow_resize && occupancy_check_due(t, self, chain_len) && over_grow_threshold(t)) {
             unlock_home(bk, held, 0);
@@ -496,13 +536,15 @@ static int write_op(sm_map *m, const op_args *a)
         }
         int used_empty = 0;
         uint64_t probes = 0;
-        int p = smi_place(t, b, &held, h, a->key, a->value, &used_empty, &probes);
+        int p = smi_place(t, b, &held, h, a->key, new_value, &used_empty, &probes);
         if (p == PLACE_DONE) {
             unlock_home(bk, held, 1);
             smi_live_add(m, self, 1);
             if (used_empty)
                 smi_used_add(t, self, 1);
             u64_max_relaxed(&t->longest_probe, probes);
+            if (a->kind == OP_COMPUTE && a->out)
+                *a->out = new_value;
             rc = SM_OK;
             break;
         }
@@ -518,8 +560,11 @@ static int write_op(sm_map *m, const op_args *a)
             rc = SM_ENOMEM;
             break;
         }
-        if (r != RESIZE_STARTED)
+        if (r != RESIZE_STARTED) {
+            /* Another writer holds the resize gate: let it run. */
             smi_migrate_finish_all(m, self);
+            smi_backoff(&spins);
+        }
         t = atomic_load_explicit(&m->root, memory_order_acquire);
     }
     smi_epoch_exit(self);
@@ -531,7 +576,7 @@ int sm_put(sm_map *m, uint64_t key, uint64_t value, uint64_t *old)
 {
     if (!m)
         return SM_EINVAL;
-    op_args a = {OP_PUT, key, value, 0, old};
+    op_args a = {OP_PUT, key, value, 0, old, NULL, NULL};
     return write_op(m, &a);
 }
 
@@ -539,7 +584,7 @@ int sm_insert(sm_map *m, uint64_t key, uint64_t value, uint64_t *existing)
 {
     if (!m)
         return SM_EINVAL;
-    op_args a = {OP_INSERT, key, value, 0, existing};
+    op_args a = {OP_INSERT, key, value, 0, existing, NULL, NULL};
     return write_op(m, &a);
 }
 
@@ -547,7 +592,7 @@ int sm_replace(sm_map *m, uint64_t key, uint64_t value, uint64_t *old)
 {
     if (!m)
         return SM_EINVAL;
-    op_args a = {OP_REPLACE, key, value, 0, old};
+    op_args a = {OP_REPLACE, key, value, 0, old, NULL, NULL};
     return write_op(m, &a);
 }
 
@@ -555,7 +600,7 @@ int sm_cas(sm_map *m, uint64_t key, uint64_t expected, uint64_t desired, uint64_
 {
     if (!m)
         return SM_EINVAL;
-    op_args a = {OP_CAS, key, desired, expected, actual};
+    op_args a = {OP_CAS, key, desired, expected, actual, NULL, NULL};
     return write_op(m, &a);
 }
 
@@ -563,8 +608,51 @@ int sm_delete(sm_map *m, uint64_t key, uint64_t *old)
 {
     if (!m)
         return SM_EINVAL;
-    op_args a = {OP_DELETE, key, 0, 0, old};
+    op_args a = {OP_DELETE, key, 0, 0, old, NULL, NULL};
     return write_op(m, &a);
+}
+
+int sm_compute(sm_map *m, uint64_t key, sm_compute_fn fn, void *ctx, uint64_t *result)
+{
+    if (!m || !fn)
+        return SM_EINVAL;
+    op_args a = {OP_COMPUTE, key, 0, 0, result, fn, ctx};
+    return write_op(m, &a);
+}
+
+int sm_get_or_insert(sm_map *m, uint64_t key, uint64_t value, uint64_t *actual)
+{
+    uint64_t v;
+    int rc = sm_get(m, key, &v);
+    if (rc == SM_OK) {
+        if (actual)
+            *actual = v;
+        return SM_EXISTS;
+    }
+    if (rc < 0)
+        return rc;
+    rc = sm_insert(m, key, value, &v);
+    if (actual && rc >= 0)
+        *actual = rc == SM_OK ? value : v;
+    return rc;
+}
+
+int sm_clear(sm_map *m)
+{
+    if (!m)
+        return SM_EINVAL;
+    sm_iter *it = sm_iter_new(m);
+    if (!it)
+        return SM_ENOMEM;
+    uint64_t key;
+    uint64_t removed = 0;
+    int rc;
+    while ((rc = sm_iter_next(it, &key, NULL)) == SM_OK)
+        removed += sm_delete(m, key, NULL) == SM_OK;
+    sm_iter_free(it);
+    if (rc < 0)
+        return rc;
+    return removed > INT32_MAX ? INT32_MAX : (int)removed;
 }
 
 int sm_reserve(sm_map *m, uint64_t n)

@@ -20,6 +20,8 @@ struct sm_map {
     /* Read by every operation; written once per resize. */
     _Alignas(64) sm_table *_Atomic root;
     sm_hash_key hash_key;
+    void (*on_resize)(const sm_resize_event *event, void *ctx);
+    void *on_resize_ctx;
 
     /* Resize bookkeeping: written a few times per resize. */
     _Alignas(64) _Atomic int resizing;  /* gate: one resize at a time (I7) */
@@ -61,6 +63,7 @@ void smi_migrate_help(sm_map *m, sm_thread *self);
 void smi_migrate_home(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt, uint64_t b,
                       uint64_t held);
 void smi_migrate_finish_all(sm_map *m, sm_thread *self);
+int smi_next_has_room(const sm_table *t, const sm_table *nt);
 void smi_reclaim_maybe(sm_map *m, sm_thread *self);
 
 /* map.c: the lock-free lookup of a key with hash h, starting in table t. */
@@ -68,6 +71,9 @@ int smi_lookup(sm_table *t, uint64_t h, uint64_t key, uint64_t *value);
 
 /* map.c: buckets a table needs so that n entries stay under the grow threshold. */
 uint64_t smi_buckets_to_hold(uint64_t entries);
+
+/* events.c: the resize observer and USDT probes. */
+void smi_notify_resize(sm_map *m, sm_resize_kind kind, uint64_t old_buckets, uint64_t new_buckets);
 
 /* stats.c: striped counters. */
 int64_t smi_live_sum(const sm_map *m);

@@ -94,16 +94,33 @@ int smi_resize_start(sm_map *m, sm_table *t, uint64_t want)
         flag_store_release(&m->resizing, 0);
         return RESIZE_BUSY;
     }
-    uint64_t nb = target_buckets(m, t, want);
-    if (nb == 0) {
-        flag_store_release(&m->resizing, 0);
-        return RESIZE_NOT_NEEDED;
+    /* Size, allocate, then size again from fresh counts: the allocation (or
+     * a preemption) can take long enough for other writers to insert many
+     * entries into t meanwhile, and a new table sized from a stale count
+     * could fill before the migration ends. */
+    sm_table *nt = NULL;
+    uint64_t nb = 0;
+    for (;;) {
+        uint64_t fresh = target_buckets(m, t, want);
+        if (nt && fresh <= nb && fresh != 0)
+            break;
+        if (nt) {
+            smi_table_free(nt);
+            nt = NULL;
+        }
+        nb = fresh;
+        if (nb == 0) {
+            flag_store_release(&m->resizing, 0);
+            return RESIZE_NOT_NEEDED;
+        }
+        nt = smi_table_new(nb);
+        if (!nt) {
+            flag_store_release(&m->resizing, 0);
+            return SM_ENOMEM;
+        }
     }
-    sm_table *nt = smi_table_new(nb);
-    if (!nt) {
-        flag_store_release(&m->resizing, 0);
-        return SM_ENOMEM;
-    }
+    int64_t live = smi_live_sum(m);
+    nt->copies_expected = live < 0 ? 0 : (uint64_t)live;
     u64_fetch_add_relaxed(&m->bytes_held, nt->bytes);
     if (nb > t->nbuckets)
         u64_fetch_add_relaxed(&m->grows, 1);
@@ -114,6 +131,7 @@ int smi_resize_start(sm_map *m, sm_table *t, uint64_t want)
     /* Release publishes the zeroed new table to every thread that follows
      * next (pairs with their acquire loads). */
     atomic_store_explicit(&t->next, nt, memory_order_release);
+    smi_notify_resize(m, SM_RESIZE_START, t->nbuckets, nb);
     return RESIZE_STARTED;
 }
 
@@ -195,10 +213,12 @@ static void finish(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt)
      * all of them visible to us. */
     if (!ptr_cas_strong_acq_rel((void *_Atomic *)&m->root, &expected, nt))
         return;
+    uint64_t old_buckets = t->nbuckets;
     retire(m, t);
     self->reclaim_due = 1;
     /* Release pairs with the gate's acquire in smi_resize_start. */
     flag_store_release(&m->resizing, 0);
+    smi_notify_resize(m, SM_RESIZE_FINISH, old_buckets, nt->nbuckets);
 }
 
 /* Migrate one chunk of [start, end) and count it. Returns 1 if this call
@@ -222,6 +242,16 @@ static int migrate_chunk(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt, 
         return 1;
     }
     return 0;
+}
+
+int smi_next_has_room(const sm_table *t, const sm_table *nt)
+{
+    /* Entries still to be copied, estimated from the chunks not yet counted
+     * (an over-estimate: homes migrated on demand are counted twice). */
+    uint64_t left = t->nbuckets - u64_load_relaxed(&t->migrated);
+    uint64_t to_copy = (uint64_t)((unsigned __int128)nt->copies_expected * left / t->nbuckets);
+    uint64_t slots = nt->nbuckets * SM_SLOTS;
+    return (smi_table_used(nt) + to_copy + 1) * SM_NEXT_ROOM_DEN <= slots * SM_NEXT_ROOM_NUM;
 }
 
 void smi_migrate_help(sm_map *m, sm_thread *self)

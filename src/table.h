@@ -70,6 +70,7 @@ typedef struct sm_table {
     _Alignas(64) atomic_u64 claim;   /* next old bucket to hand out */
     atomic_u64 migrated;             /* old buckets whose chunk is done */
     atomic_u64 longest_probe;
+    uint64_t copies_expected;        /* as next table: live entries when published */
     uint64_t retire_epoch;           /* set when unlinked (epoch.h) */
     struct sm_table *retired_next;   /* the map's garbage list */
 
