@@ -116,9 +116,21 @@ typedef struct sm_options {
      */
     void (*on_resize)(const sm_resize_event *event, void *ctx);
     void *on_resize_ctx;
+    /*
+     * Optional (NULL = none): called once for every value that leaves the
+     * map — replaced (put, replace, cas, compute), deleted (delete, compute,
+     * clear) or still present at sm_destroy — but only after every thread
+     * that could have read it has left the library or called sm_unpin
+     * (R1 below). It runs on some writer thread, or in sm_destroy, and must
+     * not call into this map. Values that only move during a resize are not
+     * "leaving". With free_value set, each replace or delete also costs one
+     * atomic increment of a process-wide epoch counter.
+     */
+    void (*free_value)(uint64_t value, void *ctx);
+    void *free_value_ctx;
 } sm_options;
 
-#define SM_OPTIONS_INIT { sizeof(sm_options), 0, 0, 0, NULL, NULL }
+#define SM_OPTIONS_INIT { sizeof(sm_options), 0, 0, 0, NULL, NULL, NULL, NULL }
 
 /*
  * sm_new — create a map.
@@ -244,6 +256,26 @@ int sm_compute(sm_map *m, uint64_t key, sm_compute_fn fn, void *ctx, uint64_t *r
 int sm_clear(sm_map *m);
 
 /*
+ * Read guards, for maps with a free_value callback.
+ *
+ * R1. A value obtained from the map (by sm_get, sm_get_many, an iterator, or
+ *     as an old/existing/actual value) may be used by the calling thread until
+ *     that call returns — and, if the thread holds a guard (sm_pin) when it
+ *     obtains the value, until the matching sm_unpin. free_value is not called
+ *     for it before then.
+ * R2. Guards nest (each sm_pin needs one sm_unpin) and are per thread; they
+ *     are not tied to one map. A thread that never pins pays nothing extra.
+ * R3. While a thread holds a guard, no value retired after it pinned and no
+ *     table retired after it pinned is freed, in any map: memory grows. Hold
+ *     guards for the span of a request, not forever. A guard never blocks
+ *     anyone, and other threads never wait for it.
+ * sm_pin returns SM_OK, or SM_ENOMEM on a thread's first call if its record
+ * cannot be allocated. sm_unpin without a matching sm_pin returns SM_EINVAL.
+ */
+int sm_pin(void);
+int sm_unpin(void);
+
+/*
  * sm_size — number of entries.
  * Exact when no writer runs; while writers run, a value the count had at some
  * recent moment (it sums striped counters without stopping anyone).
@@ -279,6 +311,10 @@ typedef struct sm_stats_info {
     uint64_t buckets_migrated;  /* ... of which already moved */
     uint64_t longest_probe;     /* most buckets one insert probed in the current table */
     uint64_t retired_tables;    /* old tables waiting for readers to leave */
+    uint64_t retired_bytes;     /* bytes of those tables (part of bytes_held) */
+    uint64_t retired_values;    /* values waiting for free_value (R1) */
+    uint64_t tombstones;        /* deleted slots not yet reused, current table */
+    uint64_t guards_active;     /* threads holding sm_pin, process wide */
 } sm_stats_info;
 
 /*

@@ -64,6 +64,7 @@ static void release_record(void *arg)
 {
     sm_thread *rec = arg;
     rec->depth = 0;
+    atomic_store_explicit(&rec->pins, 0, memory_order_relaxed);
     u64_store_release(&rec->epoch, 0);
     /* Pairs with the acquire CAS in claim_record: the next owner starts from
      * a record this thread no longer touches. */
@@ -134,4 +135,12 @@ uint64_t smi_epoch_min_active(void)
             min = e;
     }
     return min;
+}
+
+uint64_t smi_epoch_pinned_threads(void)
+{
+    uint64_t n = 0;
+    for (sm_thread *r = ptr_load_acquire(&registry_head); r; r = r->next)
+        n += atomic_load_explicit(&r->pins, memory_order_relaxed) != 0;
+    return n;
 }

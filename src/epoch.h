@@ -18,6 +18,7 @@ typedef struct sm_thread {
     uint32_t depth;                /* nesting of enter/exit; owner-only */
     uint32_t ops;                  /* write operations so far; owner-only */
     uint32_t reclaim_due;          /* this thread retired a table; owner-only */
+    _Atomic uint32_t pins;         /* sm_pin depth; read by sm_stats */
     struct sm_thread *next;        /* registry link, immutable once published */
 } sm_thread;
 
@@ -66,6 +67,9 @@ static inline void smi_epoch_exit(sm_thread *r)
 /* Advance the global epoch after unlinking an object; the returned value tags
  * it. The object may be freed once smi_epoch_min_active() >= the tag. */
 uint64_t smi_epoch_advance(void);
+
+/* Threads that hold an sm_pin guard now, process wide. */
+uint64_t smi_epoch_pinned_threads(void);
 
 /* The smallest epoch any thread is inside, or UINT64_MAX when none is.
  * Issues the process-wide barrier that pairs with smi_epoch_enter(). */

@@ -183,6 +183,15 @@ sm_map *sm_new(const sm_options *opts)
     m->hash_key = hash_key_from_seed(o.seed ? o.seed : random_seed());
     m->on_resize = o.on_resize;
     m->on_resize_ctx = o.on_resize_ctx;
+    m->free_value = o.free_value;
+    m->free_value_ctx = o.free_value_ctx;
+    if (m->free_value && !(m->limbo = smi_limbo_new())) {
+        pthread_mutex_destroy(&m->garbage_lock);
+        smi_table_free(t);
+        smi_free(m, sizeof *m);
+        errno = ENOMEM;
+        return NULL;
+    }
     u64_store_relaxed(&m->bytes_held, t->bytes);
     /* Nothing else can see m yet; the caller publishes it to other threads
      * with its own synchronisation. */
@@ -190,10 +199,36 @@ sm_map *sm_new(const sm_options *opts)
     return m;
 }
 
+/* Hand every value still in the map to free_value: the live slots of t whose
+ * home is authoritative there (I6), or all live slots of a next table. */
+static void free_present_values(sm_map *m, sm_table *t, int all)
+{
+    for (uint64_t b = 0; b < t->nbuckets; b++) {
+        sm_bucket *bk = &t->buckets[b];
+        uint64_t meta = u64_load_relaxed(&bk->meta);
+        for (unsigned i = 0; i < SM_SLOTS; i++) {
+            if (meta_tag(meta, i) < 2)
+                continue;
+            uint64_t h = hash_u64(&m->hash_key, u64_load_relaxed(&bk->slot[i].key));
+            uint64_t home_meta = u64_load_relaxed(&t->buckets[home_of_hash(t, h)].meta);
+            if (all || !(home_meta & META_FROZEN))
+                m->free_value(u64_load_relaxed(&bk->slot[i].value), m->free_value_ctx);
+        }
+    }
+}
+
 void sm_destroy(sm_map *m)
 {
     if (!m)
         return;
+    if (m->free_value) {
+        sm_table *root = atomic_load_explicit(&m->root, memory_order_acquire);
+        sm_table *nt = atomic_load_explicit(&root->next, memory_order_acquire);
+        free_present_values(m, root, 0);
+        if (nt)
+            free_present_values(m, nt, 1);
+        smi_limbo_destroy(m);
+    }
     sm_table *t = atomic_load_explicit(&m->root, memory_order_acquire);
     while (t) {
         sm_table *nt = atomic_load_explicit(&t->next, memory_order_relaxed);
@@ -388,8 +423,10 @@ typedef struct op_args {
 /* apply_found's "a neighbour bucket was busy" result, distinct from statuses. */
 #define RC_RETRY 100
 
+/* A value leaves the map when it is replaced by a different value or its
+ * key is deleted; *displaced reports it for free_value (limbo.c). */
 static int apply_found(sm_table *t, uint64_t b, uint64_t *held, const found_slot *at,
-                       const op_args *a, int *changed)
+                       const op_args *a, int *changed, int *displaced, uint64_t *gone)
 {
     atomic_u64 *vp = &t->buckets[at->bucket].slot[at->slot].value;
     /* Relaxed is enough: the value was stored under this home lock (or by the
@@ -401,6 +438,8 @@ static int apply_found(sm_table *t, uint64_t b, uint64_t *held, const found_slot
         /* Release: readers that load the new value see the writer's prior
          * writes (O1); the linearization point of the replace (O3). */
         u64_store_release(vp, a->value);
+        *displaced = cur != a->value;
+        *gone = cur;
         if (a->out)
             *a->out = cur;
         return a->kind == OP_PUT ? SM_REPLACED : SM_OK;
@@ -414,6 +453,8 @@ static int apply_found(sm_table *t, uint64_t b, uint64_t *held, const found_slot
         if (cur != a->expected)
             return SM_MISMATCH;
         u64_store_release(vp, a->value);  /* as for OP_REPLACE */
+        *displaced = cur != a->value;
+        *gone = cur;
         return SM_OK;
     case OP_DELETE:
         if (!tombstone(t, b, held, at))
@@ -421,6 +462,8 @@ static int apply_found(sm_table *t, uint64_t b, uint64_t *held, const found_slot
         if (a->out)
             *a->out = cur;
         *changed = 1;
+        *displaced = 1;
+        *gone = cur;
         return SM_OK;
     case OP_COMPUTE: {
         uint64_t nv = cur;
@@ -429,12 +472,17 @@ static int apply_found(sm_table *t, uint64_t b, uint64_t *held, const found_slot
             if (!tombstone(t, b, held, at))
                 return RC_RETRY;
             *changed = 1;
+            *displaced = 1;
+            *gone = cur;
             return SM_NOT_FOUND;
         }
-        if (act == SM_COMPUTE_SET)
+        if (act == SM_COMPUTE_SET) {
             u64_store_release(vp, nv);  /* as for OP_REPLACE */
-        else
+            *displaced = cur != nv;
+            *gone = cur;
+        } else {
             nv = cur;
+        }
         if (a->out)
             *a->out = nv;
         return SM_OK;
@@ -454,8 +502,15 @@ static int write_op(sm_map *m, const op_args *a)
     sm_thread *self = smi_epoch_enter();
     if (!self)
         return SM_ENOMEM;
+    int limbo = m->free_value && a->kind != OP_INSERT;
+    if (limbo && smi_limbo_reserve(m, self) != SM_OK) {
+        smi_epoch_exit(self);
+        return SM_ENOMEM;
+    }
     self->ops++;
     smi_migrate_help(m, self);
+    int displaced = 0;
+    uint64_t gone = 0;
 
     const uint64_t h = hash_u64(&m->hash_key, a->key);
     sm_table *t = atomic_load_explicit(&m->root, memory_order_acquire);  /* as in sm_get */
@@ -483,7 +538,7 @@ static int write_op(sm_map *m, const op_args *a)
         uint64_t chain_len;
         int changed = 0;
         if (find_locked(t, b, held, h, a->key, &at, &chain_len)) {
-            rc = apply_found(t, b, &held, &at, a, &changed);
+            rc = apply_found(t, b, &held, &at, a, &changed, &displaced, &gone);
             unlock_home(bk, held, changed);
             if (rc == RC_RETRY) {
                 smi_backoff(&spins);
@@ -566,6 +621,12 @@ static int write_op(sm_map *m, const op_args *a)
             smi_backoff(&spins);
         }
         t = atomic_load_explicit(&m->root, memory_order_acquire);
+    }
+    if (limbo) {
+        if (displaced)
+            smi_limbo_commit(m, self, gone);
+        else
+            smi_limbo_cancel(m, self);
     }
     smi_epoch_exit(self);
     smi_reclaim_maybe(m, self);
@@ -678,6 +739,25 @@ int sm_reserve(sm_map *m, uint64_t n)
     smi_epoch_exit(self);
     smi_reclaim_maybe(m, self);
     return rc;
+}
+
+int sm_pin(void)
+{
+    sm_thread *self = smi_epoch_enter();
+    if (!self)
+        return SM_ENOMEM;
+    atomic_fetch_add_explicit(&self->pins, 1, memory_order_relaxed);
+    return SM_OK;
+}
+
+int sm_unpin(void)
+{
+    sm_thread *self = smi_self_record;
+    if (!self || atomic_load_explicit(&self->pins, memory_order_relaxed) == 0)
+        return SM_EINVAL;
+    atomic_fetch_sub_explicit(&self->pins, 1, memory_order_relaxed);
+    smi_epoch_exit(self);
+    return SM_OK;
 }
 
 const char *sm_status_str(int status)

@@ -16,12 +16,17 @@
 #include "steadymap.h"
 #include "table.h"
 
+typedef struct sm_limbo_stripe sm_limbo_stripe;
+
 struct sm_map {
     /* Read by every operation; written once per resize. */
     _Alignas(64) sm_table *_Atomic root;
     sm_hash_key hash_key;
     void (*on_resize)(const sm_resize_event *event, void *ctx);
     void *on_resize_ctx;
+    void (*free_value)(uint64_t value, void *ctx);
+    void *free_value_ctx;
+    sm_limbo_stripe *limbo;             /* SM_STRIPES stripes, iff free_value */
 
     /* Resize bookkeeping: written a few times per resize. */
     _Alignas(64) _Atomic int resizing;  /* gate: one resize at a time (I7) */
@@ -30,6 +35,8 @@ struct sm_map {
     atomic_u64 rehashes;
     atomic_u64 bytes_held;              /* all tables, retired ones included */
     atomic_u64 retired_count;
+    atomic_u64 retired_bytes;
+    atomic_u64 retired_values;
 
     pthread_mutex_t garbage_lock;       /* guards garbage; never taken by readers */
     sm_table *garbage;                  /* unlinked tables awaiting their epoch */
@@ -71,6 +78,14 @@ int smi_lookup(sm_table *t, uint64_t h, uint64_t key, uint64_t *value);
 
 /* map.c: buckets a table needs so that n entries stay under the grow threshold. */
 uint64_t smi_buckets_to_hold(uint64_t entries);
+
+/* limbo.c: values waiting for free_value. */
+sm_limbo_stripe *smi_limbo_new(void);
+int smi_limbo_reserve(sm_map *m, const sm_thread *self);
+void smi_limbo_cancel(sm_map *m, const sm_thread *self);
+void smi_limbo_commit(sm_map *m, const sm_thread *self, uint64_t value);
+size_t smi_limbo_reclaim(sm_map *m, uint64_t min_active);
+void smi_limbo_destroy(sm_map *m);
 
 /* events.c: the resize observer and USDT probes. */
 void smi_notify_resize(sm_map *m, sm_resize_kind kind, uint64_t old_buckets, uint64_t new_buckets);

@@ -202,6 +202,7 @@ static void retire(sm_map *m, sm_table *t)
     t->retired_next = m->garbage;
     m->garbage = t;
     pthread_mutex_unlock(&m->garbage_lock);
+    u64_fetch_add_relaxed(&m->retired_bytes, t->bytes);
     u64_fetch_add_relaxed(&m->retired_count, 1);
 }
 
@@ -287,29 +288,30 @@ void smi_migrate_finish_all(sm_map *m, sm_thread *self)
 
 static size_t reclaim(sm_map *m, int wait_for_lock)
 {
-    if (u64_load_relaxed(&m->retired_count) == 0)
+    if (u64_load_relaxed(&m->retired_count) == 0 && u64_load_relaxed(&m->retired_values) == 0)
         return 0;
     if (wait_for_lock)
         pthread_mutex_lock(&m->garbage_lock);
     else if (pthread_mutex_trylock(&m->garbage_lock) != 0)
         return 0;
     size_t freed = 0;
-    if (m->garbage) {
-        uint64_t min_active = smi_epoch_min_active();
-        sm_table **link = &m->garbage;
-        while (*link) {
-            sm_table *g = *link;
-            if (g->retire_epoch <= min_active) {
-                *link = g->retired_next;
-                u64_fetch_sub_relaxed(&m->bytes_held, g->bytes);
-                u64_fetch_sub_relaxed(&m->retired_count, 1);
-                smi_table_free(g);
-                freed++;
-            } else {
-                link = &g->retired_next;
-            }
+    uint64_t min_active = smi_epoch_min_active();
+    sm_table **link = &m->garbage;
+    while (*link) {
+        sm_table *g = *link;
+        if (g->retire_epoch <= min_active) {
+            *link = g->retired_next;
+            u64_fetch_sub_relaxed(&m->bytes_held, g->bytes);
+            u64_fetch_sub_relaxed(&m->retired_bytes, g->bytes);
+            u64_fetch_sub_relaxed(&m->retired_count, 1);
+            smi_table_free(g);
+            freed++;
+        } else {
+            link = &g->retired_next;
         }
     }
+    if (m->limbo)
+        freed += smi_limbo_reclaim(m, min_active);
     pthread_mutex_unlock(&m->garbage_lock);
     return freed;
 }

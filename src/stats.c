@@ -55,6 +55,9 @@ int sm_stats(sm_map *m, sm_stats_info *st)
     s.slots = t->nbuckets * SM_SLOTS;
     s.capacity = s.slots * SM_GROW_NUM / SM_GROW_DEN;
     s.longest_probe = u64_load_relaxed(&t->longest_probe);
+    /* Used slots that hold no entry: exact when quiescent and not migrating. */
+    uint64_t used = smi_table_used(t);
+    s.tombstones = used > s.entries ? used - s.entries : 0;
     sm_table *nt = atomic_load_explicit(&t->next, memory_order_acquire);
     if (nt) {
         s.migrating = 1;
@@ -67,6 +70,9 @@ int sm_stats(sm_map *m, sm_stats_info *st)
     s.shrinks = u64_load_relaxed(&m->shrinks);
     s.rehashes = u64_load_relaxed(&m->rehashes);
     s.retired_tables = u64_load_relaxed(&m->retired_count);
+    s.retired_bytes = u64_load_relaxed(&m->retired_bytes);
+    s.retired_values = u64_load_relaxed(&m->retired_values);
+    s.guards_active = smi_epoch_pinned_threads();
     memcpy(st, &s, s.size);
     return SM_OK;
 }

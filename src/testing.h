@@ -34,8 +34,10 @@ uint64_t smi_allocations(void);
 uint64_t smi_bytes_live(void);
 
 /*
- * Run the deferred frees that are safe now (tables no reader can still be in).
- * Returns how many tables were freed. Safe to call concurrently with anything.
+ * Run the deferred frees that are safe now: tables no reader can still be in,
+ * and values (free_value) no reader can still hold. Returns how many tables
+ * and values were freed. Safe to call concurrently with anything but
+ * sm_destroy, from a thread outside sm_pin.
  */
 size_t smi_reclaim(sm_map *m);
 
