@@ -124,7 +124,11 @@ typedef struct sm_options {
      * (R1 below). It runs on some writer thread, or in sm_destroy, and must
      * not call into this map. Values that only move during a resize are not
      * "leaving". With free_value set, each replace or delete also costs one
-     * atomic increment of a process-wide epoch counter.
+     * atomic increment of a process-wide epoch counter, and sm_put,
+     * sm_replace, sm_cas, sm_delete and sm_compute may return SM_ENOMEM on
+     * any call (not only a thread's first): they reserve room to remember
+     * the value they displace before changing anything, and that
+     * reservation may need memory. Nothing changed then.
      */
     void (*free_value)(uint64_t value, void *ctx);
     void *free_value_ctx;
@@ -181,7 +185,8 @@ int sm_insert(sm_map *m, uint64_t key, uint64_t value, uint64_t *existing);
  * sm_replace — replace the value only if the key is present.
  * old:     may be NULL; on SM_OK receives the previous value.
  * Returns: SM_OK (replaced), SM_NOT_FOUND (nothing changed), SM_EINVAL,
- *          SM_ENOMEM (first call of a thread only).
+ *          SM_ENOMEM (first call of a thread, or with free_value set; nothing
+ *          changed).
  */
 int sm_replace(sm_map *m, uint64_t key, uint64_t value, uint64_t *old);
 
@@ -189,7 +194,8 @@ int sm_replace(sm_map *m, uint64_t key, uint64_t value, uint64_t *old);
  * sm_cas — set the key's value to desired if it currently equals expected.
  * actual:  may be NULL; on SM_OK or SM_MISMATCH receives the value the key had.
  * Returns: SM_OK (swapped), SM_MISMATCH (present with another value; nothing
- *          changed), SM_NOT_FOUND, SM_EINVAL, SM_ENOMEM (first call only).
+ *          changed), SM_NOT_FOUND, SM_EINVAL, SM_ENOMEM (first call of a
+ *          thread, or with free_value set; nothing changed).
  */
 int sm_cas(sm_map *m, uint64_t key, uint64_t expected, uint64_t desired,
            uint64_t *actual);
@@ -198,8 +204,9 @@ int sm_cas(sm_map *m, uint64_t key, uint64_t expected, uint64_t desired,
  * sm_delete — remove the key.
  * old:     may be NULL; on SM_OK receives the removed value.
  * Returns: SM_OK (removed), SM_NOT_FOUND, SM_EINVAL, SM_ENOMEM (first call of
- *          a thread only). A delete never fails for lack of memory otherwise:
- *          a shrink it cannot allocate for is retried by a later writer.
+ *          a thread, or with free_value set; nothing changed). A delete never
+ *          fails for lack of memory otherwise: a shrink it cannot allocate for
+ *          is retried by a later writer.
  */
 int sm_delete(sm_map *m, uint64_t key, uint64_t *old);
 
@@ -321,8 +328,9 @@ typedef struct sm_stats_info {
  * sm_stats — fill *st with a snapshot (fields read without stopping writers,
  * so they may be mutually slightly inconsistent while writers run).
  * st->size must be set by the caller; fields past it are not written.
- * Returns: SM_OK, SM_EINVAL (m or st NULL, st->size too small for .entries).
- * Lock-free.
+ * Returns: SM_OK, SM_EINVAL (m or st NULL, st->size too small for .entries),
+ *          or SM_ENOMEM on a thread's first call when its per-thread record
+ *          cannot be allocated (as every other call). Lock-free.
  */
 int sm_stats(sm_map *m, sm_stats_info *st);
 

@@ -141,9 +141,10 @@ static uint64_t buckets_for(uint64_t entries, unsigned permille)
 
 uint64_t smi_buckets_to_hold(uint64_t entries)
 {
-    /* Enough that `entries` stay under the grow threshold, plus one bucket so
-     * the threshold test (used + 1 > limit) never fires at exactly n. */
-    return buckets_for(entries, 1000u * SM_GROW_NUM / SM_GROW_DEN) + 1;
+    /* Room for one more than `entries` under the grow threshold, because the
+     * threshold test counts the insert about to happen (used + 1 > limit). */
+    uint64_t want = entries == UINT64_MAX ? entries : entries + 1;
+    return buckets_for(want, 1000u * SM_GROW_NUM / SM_GROW_DEN);
 }
 
 sm_map *sm_new(const sm_options *opts)

@@ -75,10 +75,12 @@ static uint64_t target_buckets(const sm_map *m, const sm_table *t, uint64_t want
     }
     if ((smi_table_used(t) + 1) * SM_GROW_DEN <= slots * SM_GROW_NUM)
         return 0;
-    /* Over the ceiling: size for the live entries at the grow target; if
-     * tombstones, not entries, filled the table this is a same-size rehash. */
+    /* Over the ceiling: size for the live entries at the grow target. When
+     * tombstones rather than entries filled the table (the live entries
+     * would fit in a third more buckets), rehash at the same size instead:
+     * that drops the tombstones and the OVERFLOW bits they left. */
     uint64_t nb = ceil_div((live + 1) * 1000, (uint64_t)SM_GROW_TARGET_PERMILLE * SM_SLOTS);
-    return nb > t->nbuckets ? nb : t->nbuckets;
+    return nb * 3 > t->nbuckets * 4 ? nb : t->nbuckets;
 }
 
 int smi_resize_start(sm_map *m, sm_table *t, uint64_t want)

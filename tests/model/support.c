@@ -1,0 +1,343 @@
+/* support.c — see support.h. */
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "support.h"
+#include "testing.h"
+
+uint64_t rng_next(struct rng *r)
+{
+    uint64_t z = (r->state += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+uint64_t rng_below(struct rng *r, uint64_t n)
+{
+    return rng_next(r) % n;
+}
+
+bool rng_percent(struct rng *r, unsigned percent)
+{
+    return rng_below(r, 100) < percent;
+}
+
+uint64_t test_seed(const char *test_name)
+{
+    const char *env = getenv("SM_TEST_SEED");
+    uint64_t seed;
+    if (env != NULL && *env != '\0') {
+        char *end;
+        seed = strtoull(env, &end, 0);
+        if (*end != '\0') {
+            fail_msg("SM_TEST_SEED=\"%s\" is not a number", env);
+        }
+    } else {
+        /* Mixed through splitmix so that runs started in the same second differ. */
+        struct timespec ts;
+        timespec_get(&ts, TIME_UTC);
+        struct rng mix = { (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec };
+        seed = rng_next(&mix);
+    }
+    printf("%s: seed 0x%016" PRIx64 " (reproduce with SM_TEST_SEED=0x%016" PRIx64 ")\n",
+           test_name, seed, seed);
+    fflush(stdout);
+    return seed;
+}
+
+/* A different mixer from steadymap's own hashing is not required, only a good one. */
+static uint64_t ref_hash(uint64_t key)
+{
+    key ^= key >> 33;
+    key *= 0xff51afd7ed558ccdu;
+    key ^= key >> 33;
+    key *= 0xc4ceb9fe1a85ec53u;
+    return key ^ (key >> 33);
+}
+
+/* The reference is used off cmocka's thread too, where fail_msg cannot jump. */
+static void out_of_memory(void)
+{
+    fprintf(stderr, "the reference map ran out of memory\n");
+    abort();
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n, size);
+    if (p == NULL) {
+        out_of_memory();
+    }
+    return p;
+}
+
+/* The index slot holding key, or the empty slot where it would go. */
+static uint64_t ref_slot(const struct ref *r, uint64_t key)
+{
+    uint64_t mask = r->index_slots - 1;
+    uint64_t i = ref_hash(key) & mask;
+    while (r->index[i] != 0 && r->keys[r->index[i] - 1] != key) {
+        i = (i + 1) & mask;
+    }
+    return i;
+}
+
+static void ref_rebuild_index(struct ref *r, uint64_t slots)
+{
+    free(r->index);
+    r->index = xcalloc(slots, sizeof *r->index);
+    r->index_slots = slots;
+    for (uint64_t pos = 0; pos < r->count; pos++) {
+        r->index[ref_slot(r, r->keys[pos])] = pos + 1;
+    }
+}
+
+void ref_init(struct ref *r)
+{
+    memset(r, 0, sizeof *r);
+    r->dense_cap = 64;
+    r->keys = xcalloc(r->dense_cap, sizeof *r->keys);
+    r->values = xcalloc(r->dense_cap, sizeof *r->values);
+    ref_rebuild_index(r, 128);
+}
+
+void ref_free(struct ref *r)
+{
+    free(r->keys);
+    free(r->values);
+    free(r->index);
+    memset(r, 0, sizeof *r);
+}
+
+bool ref_get(const struct ref *r, uint64_t key, uint64_t *value)
+{
+    uint64_t pos = r->index[ref_slot(r, key)];
+    if (pos == 0) {
+        return false;
+    }
+    *value = r->values[pos - 1];
+    return true;
+}
+
+void ref_set(struct ref *r, uint64_t key, uint64_t value)
+{
+    uint64_t slot = ref_slot(r, key);
+    if (r->index[slot] != 0) {
+        r->values[r->index[slot] - 1] = value;
+        return;
+    }
+    if (r->count == r->dense_cap) {
+        r->dense_cap *= 2;
+        r->keys = realloc(r->keys, r->dense_cap * sizeof *r->keys);
+        r->values = realloc(r->values, r->dense_cap * sizeof *r->values);
+        if (r->keys == NULL || r->values == NULL) {
+            out_of_memory();
+        }
+    }
+    r->keys[r->count] = key;
+    r->values[r->count] = value;
+    r->count++;
+    r->index[slot] = r->count;
+    /* At most half full keeps linear probing short. */
+    if (r->count * 2 > r->index_slots) {
+        ref_rebuild_index(r, r->index_slots * 2);
+    }
+}
+
+bool ref_delete(struct ref *r, uint64_t key)
+{
+    uint64_t mask = r->index_slots - 1;
+    uint64_t hole = ref_slot(r, key);
+    uint64_t pos = r->index[hole];
+    if (pos == 0) {
+        return false;
+    }
+    /* Move the last entry into the freed position, and repoint its slot. */
+    uint64_t last = r->count - 1;
+    if (pos - 1 != last) {
+        r->index[ref_slot(r, r->keys[last])] = pos;
+        r->keys[pos - 1] = r->keys[last];
+        r->values[pos - 1] = r->values[last];
+    }
+    r->count--;
+    /* Backward-shift deletion: pull later members of the probe run into the hole. */
+    r->index[hole] = 0;
+    for (uint64_t i = (hole + 1) & mask; r->index[i] != 0; i = (i + 1) & mask) {
+        uint64_t home = ref_hash(r->keys[r->index[i] - 1]) & mask;
+        /* The entry may move to the hole unless its home lies cyclically in (hole, i]. */
+        bool home_after_hole = ((i - home) & mask) < ((i - hole) & mask);
+        if (!home_after_hole) {
+            r->index[hole] = r->index[i];
+            r->index[i] = 0;
+            hole = i;
+        }
+    }
+    return true;
+}
+
+void ref_clear(struct ref *r)
+{
+    r->count = 0;
+    memset(r->index, 0, r->index_slots * sizeof *r->index);
+}
+
+sm_map *new_seeded_map(uint64_t seed)
+{
+    sm_options opts = SM_OPTIONS_INIT;
+    opts.seed = seed;
+    sm_map *m = sm_new(&opts);
+    assert_non_null(m);
+    return m;
+}
+
+void assert_invariants(sm_map *m, const char *where)
+{
+    char why[256] = "";
+    if (smi_check_invariants(m, why, sizeof why) != 0) {
+        fail_msg("%s: smi_check_invariants failed: %s", where, why);
+    }
+}
+
+const char *const op_names[N_OP_KINDS] = {
+    "put", "insert", "replace", "cas", "delete", "get", "get_or_insert", "compute",
+};
+
+/* The compute function of apply_op: decides as told, and notes what it was shown. */
+struct compute_call {
+    const struct op *op;
+    unsigned calls;
+    int present;
+    uint64_t value;
+};
+
+static sm_compute_action compute_as_told(uint64_t key, int present, uint64_t *value, void *arg)
+{
+    struct compute_call *c = arg;
+    (void)key;
+    c->calls++;
+    c->present = present;
+    c->value = *value;
+    if (c->op->action == SM_COMPUTE_SET) {
+        *value = c->op->value;
+    }
+    return c->op->action;
+}
+
+int apply_op(sm_map *m, struct ref *r, const struct op *op, bool *differs, char *why,
+             size_t why_len)
+{
+    uint64_t had = 0;
+    bool present = ref_get(r, op->key, &had);
+    uint64_t out = 0;
+    int rc;
+    int want;
+    /* What the out-pointer must receive, when the expected status defines it. */
+    bool out_defined = present;
+    uint64_t want_out = had;
+    bool stores = false;
+    struct compute_call call = { op, 0, -1, 0 };
+    switch (op->kind) {
+    case OP_PUT:
+        rc = sm_put(m, op->key, op->value, &out);
+        want = present ? SM_REPLACED : SM_OK;
+        stores = true;
+        break;
+    case OP_INSERT:
+        rc = sm_insert(m, op->key, op->value, &out);
+        want = present ? SM_EXISTS : SM_OK;
+        stores = !present;
+        break;
+    case OP_REPLACE:
+        rc = sm_replace(m, op->key, op->value, &out);
+        want = present ? SM_OK : SM_NOT_FOUND;
+        stores = present;
+        break;
+    case OP_CAS:
+        rc = sm_cas(m, op->key, op->expected, op->value, &out);
+        want = !present ? SM_NOT_FOUND : had == op->expected ? SM_OK : SM_MISMATCH;
+        stores = want == SM_OK;
+        break;
+    case OP_DELETE:
+        rc = sm_delete(m, op->key, &out);
+        want = present ? SM_OK : SM_NOT_FOUND;
+        break;
+    case OP_GET_OR_INSERT:
+        rc = sm_get_or_insert(m, op->key, op->value, &out);
+        want = present ? SM_EXISTS : SM_OK;
+        out_defined = true;
+        want_out = present ? had : op->value;
+        stores = !present;
+        break;
+    case OP_COMPUTE:
+        rc = sm_compute(m, op->key, compute_as_told, &call, &out);
+        stores = op->action == SM_COMPUTE_SET;
+        want = stores || (present && op->action == SM_COMPUTE_KEEP) ? SM_OK : SM_NOT_FOUND;
+        out_defined = want == SM_OK;
+        want_out = stores ? op->value : had;
+        break;
+    case OP_GET:
+    default:
+        rc = sm_get(m, op->key, &out);
+        want = present ? SM_OK : SM_NOT_FOUND;
+        break;
+    }
+    if (rc == SM_ENOMEM) {
+        return rc;
+    }
+    if (rc != want || (out_defined && out != want_out)) {
+        *differs = true;
+        snprintf(why, why_len,
+                 "%s(0x%" PRIx64 ") returned %s with 0x%" PRIx64 "; the reference says %s%s0x%" PRIx64,
+                 op_names[op->kind], op->key, sm_status_str(rc), out, sm_status_str(want),
+                 out_defined ? " with " : ", no value, key held ", out_defined ? want_out : had);
+    } else if (op->kind == OP_COMPUTE &&
+               (call.calls == 0 || call.present != present || call.value != (present ? had : 0))) {
+        *differs = true;
+        snprintf(why, why_len,
+                 "compute(0x%" PRIx64 ") showed its function present %d, 0x%" PRIx64
+                 " (%u calls); the reference says %d, 0x%" PRIx64,
+                 op->key, call.present, call.value, call.calls, present, present ? had : 0);
+    }
+    if (stores) {
+        ref_set(r, op->key, op->value);
+    } else if (op->kind == OP_DELETE || (op->kind == OP_COMPUTE && op->action == SM_COMPUTE_DELETE)) {
+        ref_delete(r, op->key);
+    }
+    return rc;
+}
+
+bool same_contents(sm_map *m, const struct ref *r, char *why, size_t why_len)
+{
+    size_t size = sm_size(m);
+    if (size != r->count) {
+        snprintf(why, why_len, "sm_size() is %zu, the reference holds %" PRIu64, size, r->count);
+        return false;
+    }
+    for (uint64_t pos = 0; pos < r->count; pos++) {
+        uint64_t got = 0;
+        int rc = sm_get(m, r->keys[pos], &got);
+        if (rc != SM_OK || got != r->values[pos]) {
+            snprintf(why, why_len,
+                     "key 0x%" PRIx64 " should hold 0x%" PRIx64 ", sm_get gave %s, 0x%" PRIx64,
+                     r->keys[pos], r->values[pos], sm_status_str(rc), got);
+            return false;
+        }
+    }
+    return true;
+}
+
+void assert_same_contents(sm_map *m, const struct ref *r, const char *where)
+{
+    char why[256];
+    if (!same_contents(m, r, why, sizeof why)) {
+        fail_msg("%s: %s", where, why);
+    }
+}

@@ -1,0 +1,111 @@
+/*
+ * support.h — pieces the unit, model and allocation-failure tests share: a
+ * seeded PRNG whose seed is printed and can be forced, a plain single-threaded
+ * reference map to check steadymap against, and cmocka assertions over a map's
+ * invariants and contents.
+ *
+ * The reference map is deliberately unlike steadymap (an index table over two
+ * dense arrays), so a bug the two had in common would be a coincidence rather
+ * than a copy.
+ */
+#ifndef SM_TEST_SUPPORT_H
+#define SM_TEST_SUPPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "steadymap.h"
+
+/* Tests shrink their workloads under a sanitizer's slowdown. */
+#ifdef SM_SANITIZED
+#define SM_TEST_SCALE 10u
+#else
+#define SM_TEST_SCALE 1u
+#endif
+
+/* splitmix64: tiny, and every 64-bit seed gives a full-period stream. */
+struct rng {
+    uint64_t state;
+};
+
+uint64_t rng_next(struct rng *r);
+/* Uniform in [0, n) for n > 0 (the modulo bias is irrelevant here). */
+uint64_t rng_below(struct rng *r, uint64_t n);
+/* True with probability percent / 100. */
+bool rng_percent(struct rng *r, unsigned percent);
+
+/*
+ * The seed for one test: SM_TEST_SEED from the environment when set (decimal
+ * or 0x-prefixed hex), otherwise fresh from the clock. Printed either way with
+ * the line that reproduces the run.
+ */
+uint64_t test_seed(const char *test_name);
+
+/* A reference map: insertion order is not kept, deletes swap with the last. */
+struct ref {
+    uint64_t *keys;    /* dense: keys[0..count) */
+    uint64_t *values;  /* values[i] belongs to keys[i] */
+    uint64_t count;
+    uint64_t dense_cap;
+    uint64_t *index;   /* open addressing, 0 = empty, else position + 1 */
+    uint64_t index_slots;
+};
+
+void ref_init(struct ref *r);
+void ref_free(struct ref *r);
+bool ref_get(const struct ref *r, uint64_t key, uint64_t *value);
+/* Inserts or overwrites. */
+void ref_set(struct ref *r, uint64_t key, uint64_t value);
+/* Returns false when the key was absent. */
+bool ref_delete(struct ref *r, uint64_t key);
+void ref_clear(struct ref *r);
+
+/* The map operations a test can run against the reference. */
+enum op_kind {
+    OP_PUT, OP_INSERT, OP_REPLACE, OP_CAS, OP_DELETE, OP_GET, OP_GET_OR_INSERT, OP_COMPUTE,
+    N_OP_KINDS
+};
+
+extern const char *const op_names[N_OP_KINDS];
+
+struct op {
+    enum op_kind kind;
+    uint64_t key;
+    uint64_t value;    /* put, insert, replace, get_or_insert; cas's desired; what compute sets */
+    uint64_t expected; /* cas only */
+    sm_compute_action action; /* compute only: what its function decides */
+};
+
+/*
+ * Runs op on the map and, unless the map answers SM_ENOMEM, on the reference,
+ * and compares the status and every out-value the status defines. Returns the
+ * map's status; on a difference also writes a one-line reason to why and sets
+ * *differs (both untouched otherwise). SM_ENOMEM is left for the caller to
+ * judge, since only it knows whether the call could allocate.
+ */
+int apply_op(sm_map *m, struct ref *r, const struct op *op, bool *differs, char *why,
+             size_t why_len);
+
+/*
+ * Returns false, with a reason in why, unless the map holds exactly the
+ * reference's entries: the same count and every reference key found with its
+ * value. With the counts equal, an extra key in the map would need a missing
+ * one, which the lookups catch. Uses no cmocka, so any thread may call it.
+ */
+bool same_contents(sm_map *m, const struct ref *r, char *why, size_t why_len);
+
+/*
+ * A new map with a fixed hash seed, so that a run replays with the same table
+ * layout (and so the same resizes and chains) every time. Fails the running
+ * cmocka test if sm_new fails.
+ */
+sm_map *new_seeded_map(uint64_t seed);
+
+/* Fails the running cmocka test, with the map's reason, unless it holds. */
+void assert_invariants(sm_map *m, const char *where);
+
+/* Fails the running cmocka test unless same_contents() holds. */
+void assert_same_contents(sm_map *m, const struct ref *r, const char *where);
+
+#endif /* SM_TEST_SUPPORT_H */

@@ -1,0 +1,240 @@
+/*
+ * test_free_value.c — the free_value callback of sm_options and the read
+ * guards sm_pin / sm_unpin (R1..R3), seen from one thread.
+ *
+ * Every value stored gets a value never used before, so the test knows for
+ * each freed value whether it ever entered the map, whether it has left, and
+ * which call made it leave. The rules checked:
+ *   - a value is freed at most once, and only a value that entered the map;
+ *   - never while it is still in the map (the call that takes it out may free
+ *     it before returning: R1 lets its caller use it only until the return);
+ *   - never while this thread holds a guard taken before it left (R1, R3);
+ *   - by the time sm_destroy returns, every value that entered was freed.
+ */
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../model/support.h"
+#include "steadymap.h"
+
+/* Unit tests are deterministic: fixed seeds for the map and the operations. */
+#define SEED 0x0f0e0d0c0b0a0908u
+#define KEYS (8000u / SM_TEST_SCALE)
+
+struct tracker {
+    struct ref model;    /* key -> value, what the map holds */
+    struct ref present;  /* value -> key, the same entries the other way round */
+    struct ref stored;   /* value -> 1 for every value that ever entered */
+    struct ref freed;    /* value -> 1 for every value freed */
+    uint64_t in_flight;  /* the value the running call may take out, or 0 */
+    bool freed_in_flight; /* ... and the call freed it: it must have left by the return */
+    bool pinned;         /* this thread holds a guard */
+    struct ref guarded;  /* value -> 1 for every value that left while pinned */
+    char broken[200];    /* the first rule the callback saw broken */
+};
+
+static uint64_t next_value = 1;
+
+static void note(struct tracker *t, const char *rule, uint64_t value)
+{
+    if (t->broken[0] == '\0') {
+        snprintf(t->broken, sizeof t->broken, "value 0x%" PRIx64 ": %s", value, rule);
+    }
+}
+
+/* Runs inside the library, so it only records: cmocka must not jump from here. */
+static void free_value(uint64_t value, void *ctx)
+{
+    struct tracker *t = ctx;
+    uint64_t unused;
+    if (ref_get(&t->freed, value, &unused)) {
+        note(t, "freed twice", value);
+    } else if (!ref_get(&t->stored, value, &unused)) {
+        note(t, "freed but never stored", value);
+    } else if (t->pinned && (value == t->in_flight || ref_get(&t->guarded, value, &unused))) {
+        note(t, "freed while a guard taken before it left is held (R1, R3)", value);
+    } else if (value == t->in_flight) {
+        t->freed_in_flight = true;
+    } else if (ref_get(&t->present, value, &unused)) {
+        note(t, "freed while still in the map", value);
+    }
+    ref_set(&t->freed, value, 1);
+}
+
+static void assert_rules_held(const struct tracker *t, const char *where)
+{
+    if (t->broken[0] != '\0') {
+        fail_msg("%s: %s", where, t->broken);
+    }
+}
+
+/* One operation with a fresh value, and the bookkeeping of what entered and left. */
+static int run(sm_map *m, struct tracker *t, struct op op)
+{
+    uint64_t had = 0;
+    bool was = ref_get(&t->model, op.key, &had);
+    op.value = next_value++;
+    t->in_flight = was ? had : 0;
+    uint64_t now = 0;
+    bool differs = false;
+    char why[256];
+    int rc = apply_op(m, &t->model, &op, &differs, why, sizeof why);
+    t->in_flight = 0;
+    if (t->freed_in_flight && ref_get(&t->model, op.key, &now) && now == had) {
+        note(t, "freed by a call that left it in the map", had);
+    }
+    t->freed_in_flight = false;
+    if (differs || rc < 0) {
+        fail_msg("%s", differs ? why : sm_status_str(rc));
+    }
+    bool is = ref_get(&t->model, op.key, &now);
+    if (was && (!is || now != had)) {
+        ref_delete(&t->present, had);
+        if (t->pinned) {
+            ref_set(&t->guarded, had, 1);
+        }
+    }
+    if (is && (!was || now != had)) {
+        ref_set(&t->present, now, op.key);
+        ref_set(&t->stored, now, 1);
+    }
+    assert_rules_held(t, op_names[op.kind]);
+    return rc;
+}
+
+static void random_op(sm_map *m, struct tracker *t, struct rng *rng)
+{
+    static const enum op_kind kinds[] = {
+        OP_PUT, OP_INSERT, OP_REPLACE, OP_CAS, OP_DELETE, OP_GET, OP_GET_OR_INSERT, OP_COMPUTE,
+    };
+    static const sm_compute_action actions[] = {
+        SM_COMPUTE_SET, SM_COMPUTE_KEEP, SM_COMPUTE_DELETE,
+    };
+    struct op op = { .kind = kinds[rng_below(rng, sizeof kinds / sizeof kinds[0])],
+                     .key = rng_below(rng, KEYS) };
+    uint64_t had = 0;
+    /* A cas that expects the present value half the time; its desired value is fresh. */
+    if (ref_get(&t->model, op.key, &had) && rng_percent(rng, 50)) {
+        op.expected = had;
+    }
+    op.action = actions[rng_below(rng, sizeof actions / sizeof actions[0])];
+    run(m, t, op);
+}
+
+static void free_value_frees_each_value_once(void **state)
+{
+    (void)state;
+    struct tracker t;
+    memset(&t, 0, sizeof t);
+    ref_init(&t.model);
+    ref_init(&t.present);
+    ref_init(&t.stored);
+    ref_init(&t.freed);
+    ref_init(&t.guarded);
+    sm_options opts = SM_OPTIONS_INIT;
+    opts.seed = SEED;
+    opts.free_value = free_value;
+    opts.free_value_ctx = &t;
+    sm_map *m = sm_new(&opts);
+    assert_non_null(m);
+    struct rng rng = { SEED };
+
+    /* Grow through several resizes: values that only move are not freed. */
+    for (uint64_t k = 0; k < KEYS; k++) {
+        run(m, &t, (struct op){ .kind = OP_PUT, .key = k });
+    }
+    assert_int_equal(t.freed.count, 0);
+    for (int i = 0; i < 4 * (int)KEYS; i++) {
+        random_op(m, &t, &rng);
+    }
+    assert_invariants(m, "after random operations");
+
+    /* Under a guard, nothing that leaves from now on may be freed, however many writes pass. */
+    assert_int_equal(sm_pin(), SM_OK);
+    t.pinned = true;
+    uint64_t before = t.freed.count;
+    for (uint64_t k = 0; k < KEYS; k += 2) {
+        run(m, &t, (struct op){ .kind = OP_PUT, .key = k });
+    }
+    assert_true(t.guarded.count > 0);
+    assert_int_equal(sm_unpin(), SM_OK);
+    t.pinned = false;
+    printf("free_value: %" PRIu64 " values freed before the guard, %" PRIu64 " while it was held\n",
+           before, t.freed.count - before);
+
+    /* Deletes drive shrinks; then clear takes the rest out. */
+    for (uint64_t k = 0; k < KEYS - KEYS / 64; k++) {
+        run(m, &t, (struct op){ .kind = OP_DELETE, .key = k });
+    }
+    /* Everything leaves in this one call, which may free what it takes out. */
+    for (uint64_t i = 0; i < t.model.count; i++) {
+        ref_delete(&t.present, t.model.values[i]);
+    }
+    int removed = sm_clear(m);
+    assert_int_equal((uint64_t)removed, t.model.count);
+    ref_clear(&t.model);
+    assert_rules_held(&t, "after clear");
+    for (uint64_t k = 0; k < KEYS / 8; k++) {
+        run(m, &t, (struct op){ .kind = OP_PUT, .key = k });
+    }
+
+    /* sm_destroy frees what is still in the map and everything waiting. */
+    for (uint64_t i = 0; i < t.model.count; i++) {
+        ref_delete(&t.present, t.model.values[i]);
+    }
+    sm_destroy(m);
+    assert_rules_held(&t, "sm_destroy");
+    for (uint64_t i = 0; i < t.stored.count; i++) {
+        uint64_t unused;
+        if (!ref_get(&t.freed, t.stored.keys[i], &unused)) {
+            fail_msg("value 0x%" PRIx64 " entered the map and was never freed", t.stored.keys[i]);
+        }
+    }
+    assert_int_equal(t.freed.count, t.stored.count);
+    ref_free(&t.model);
+    ref_free(&t.present);
+    ref_free(&t.stored);
+    ref_free(&t.freed);
+    ref_free(&t.guarded);
+}
+
+static void guards_nest_and_unbalanced_unpin_is_einval(void **state)
+{
+    (void)state;
+    assert_int_equal(sm_unpin(), SM_EINVAL);
+    assert_int_equal(sm_pin(), SM_OK);
+    assert_int_equal(sm_pin(), SM_OK);
+    assert_int_equal(sm_unpin(), SM_OK);
+    assert_int_equal(sm_unpin(), SM_OK);
+    assert_int_equal(sm_unpin(), SM_EINVAL);
+
+    /* A guard is not tied to a map, and a map without free_value works under one. */
+    sm_map *m = new_seeded_map(SEED);
+    assert_int_equal(sm_pin(), SM_OK);
+    for (uint64_t k = 0; k < 1000; k++) {
+        assert_int_equal(sm_put(m, k, k, NULL), SM_OK);
+    }
+    for (uint64_t k = 0; k < 1000; k++) {
+        assert_int_equal(sm_delete(m, k, NULL), SM_OK);
+    }
+    assert_int_equal(sm_unpin(), SM_OK);
+    assert_int_equal(sm_size(m), 0);
+    assert_invariants(m, "under a guard");
+    sm_destroy(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(guards_nest_and_unbalanced_unpin_is_einval),
+        cmocka_unit_test(free_value_frees_each_value_once),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
