@@ -1,0 +1,127 @@
+/*
+ * run.h — one measured run: one scenario, one engine, one load model.
+ *
+ * Load models
+ *   closed loop: each thread issues its next operation as soon as the last
+ *     one returns, and latency is the operation's own duration. A stall
+ *     delays only the operation it hits; the operations that would have
+ *     arrived meanwhile are simply never issued, so the tail is
+ *     under-reported ("coordinated omission").
+ *   open loop: each thread has a schedule — operation i is due at
+ *     start + i / rate — and latency is measured from that intended start
+ *     (as wrk2 does). After a stall the thread is behind schedule and every
+ *     operation that queued behind the stall carries its share of it. When
+ *     the thread is early it waits for the due time: it sleeps and spins the
+ *     last stretch when every thread has a core to itself, and only sleeps
+ *     when threads outnumber cores (spinning threads would then starve each
+ *     other). How late the harness woke is recorded as pacing lateness; it
+ *     is the floor of open-loop latency on that machine.
+ *     Exception: growth's writers are a bulk load and always run closed
+ *     loop; the open loop paces growth's readers.
+ *
+ * Every worker keeps its own histogram and its own 10 ms timeline windows
+ * (no sharing on the measured path); they are merged after the threads end.
+ * The calling thread samples the process RSS every 10 ms while the workers
+ * run and draws the progress line.
+ */
+#ifndef LAB_RUN_H
+#define LAB_RUN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "harness/histogram.h"
+#include "scenarios/scenario.h"
+
+typedef enum lab_load_model {
+    LAB_CLOSED_LOOP = 0,
+    LAB_OPEN_LOOP = 1
+} lab_load_model;
+
+const char *lab_load_model_name(lab_load_model m);
+
+/* What the command line asked for; zero fields keep the scenario's value. */
+typedef struct lab_settings {
+    unsigned threads;
+    unsigned duration_ms;
+    uint64_t keys;
+    double rate;            /* open loop: ops/s per thread */
+    uint64_t seed;
+    int quick;              /* durations / 5 and keys / 4, for smoke runs */
+    int progress;           /* draw the progress line on stderr */
+    const char *self_exe;   /* to start fresh-process scenarios; NULL = in-process */
+} lab_settings;
+
+#define LAB_TIMELINE_WINDOW_NS 10000000u
+
+typedef struct lab_event_record {
+    uint64_t t_ns;          /* since the start of the measured run */
+    uint32_t kind;          /* lab_event_kind */
+    uint32_t reserved0;
+    uint64_t old_buckets, new_buckets;
+} lab_event_record;
+
+typedef struct lab_rss_sample {
+    uint64_t t_ns;
+    uint64_t rss_bytes;
+} lab_rss_sample;
+
+typedef struct lab_result {
+    char scenario[40];
+    char engine[40];
+    lab_load_model model;
+    int skipped;                /* 1 = not run; skip_reason says why */
+    char skip_reason[120];
+
+    unsigned threads;           /* measured threads (not the iterator) */
+    uint64_t keys;
+    unsigned duration_ms;
+    double rate_per_thread;     /* open loop: the schedule's rate */
+    double seconds;             /* first intended start to last completion */
+    uint64_t ops;
+    uint64_t err_value;         /* a get or a visit returned a wrong value */
+    uint64_t err_missing;       /* a key that must be present was absent */
+    uint64_t err_engine;        /* the engine returned < 0 */
+    uint64_t not_issued;        /* open loop: scheduled ops never issued */
+    int hit_cap;                /* the run was stopped at its time cap */
+    uint64_t preemptions;       /* involuntary context switches of the
+                                   measured threads: the scheduler took the
+                                   CPU away this often mid-run */
+    uint64_t iterations;        /* range: full passes of the iterator */
+    double iteration_mean_ns;
+    uint64_t pacing_late_p99_ns;/* open loop: harness wake-up lateness */
+    int spin_pacing;            /* open loop: 1 = spin to each start, 0 = sleep */
+    uint64_t engine_bytes;      /* engine->bytes() after the run, 0 = n/a */
+
+    lab_hist hist;              /* every measured operation */
+    lab_window *windows;        /* merged timeline, nwindows x 10 ms */
+    size_t nwindows;
+    lab_event_record *events;
+    size_t nevents;
+    lab_rss_sample *rss;
+    size_t nrss;
+} lab_result;
+
+/* The effective parameters of a scenario under these settings. */
+unsigned lab_effective_threads(const lab_scenario *sc, const lab_settings *s);
+unsigned lab_effective_duration_ms(const lab_scenario *sc, const lab_settings *s);
+uint64_t lab_effective_keys(const lab_scenario *sc, const lab_settings *s);
+double lab_effective_rate(const lab_scenario *sc, const lab_settings *s);
+
+/*
+ * Runs the scenario. Never returns NULL except when out of memory; an engine
+ * that cannot run the scenario (no iterate for range, create() failed) gives
+ * a result with .skipped set. Scenarios with .fresh_process run in a child
+ * started from settings->self_exe when it is set.
+ */
+lab_result *lab_run(const lab_scenario *sc, const lab_engine *e, lab_load_model model,
+                    const lab_settings *s);
+void lab_result_free(lab_result *r);
+
+/* The child's half of a fresh-process run: run in this process and write the
+ * result to fd. Returns 0 or -1. */
+int lab_run_child(const lab_scenario *sc, const lab_engine *e, lab_load_model model,
+                  const lab_settings *s, int fd);
+
+#endif

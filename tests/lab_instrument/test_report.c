@@ -1,0 +1,161 @@
+/*
+ * The report says what the runs measured: one tiny run per load model is
+ * written out, and the CSV, the .hgrm files, the data files and index.html
+ * are read back and compared with the in-memory results. Plots are checked
+ * when gnuplot is installed (the lab reports, rather than hides, a missing
+ * gnuplot).
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "harness/clock.h"
+#include "harness/report.h"
+#include "harness/run.h"
+
+static char dir[] = "/tmp/lab-report-test-XXXXXX";
+
+static int exists(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, R_OK) == 0;
+}
+
+static char *slurp(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    char *s = malloc((size_t)n + 1);
+    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
+    s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+/* Splits one CSV line on commas (the lab writes no quoted commas in ok rows). */
+static int fields(char *line, char **out, int max)
+{
+    int n = 0;
+    for (char *p = line; n < max;) {
+        out[n++] = p;
+        char *c = strchr(p, ',');
+        if (!c)
+            break;
+        *c = '\0';
+        p = c + 1;
+    }
+    return n;
+}
+
+static int column(char **header, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(header[i], name) == 0)
+            return i;
+    fail_msg("no column %s", name);
+    return -1;
+}
+
+static void report_matches_results(void **state)
+{
+    (void)state;
+    const lab_engine *e = lab_engine_find("stall");
+    assert_non_null(e);
+    lab_settings s = { .seed = 3, .duration_ms = 200, .keys = 20000 };
+    assert_non_null(mkdtemp(dir));
+    lab_report rep;
+    char *argv[] = { "test_report" };
+    assert_int_equal(lab_report_open(&rep, dir, 1, argv, "test"), 0);
+    uint64_t p999[2], ops[2];
+    for (int m = 0; m < 2; m++) {
+        lab_result *r = lab_run(&lab_scenario_micro, e, (lab_load_model)m, &s);
+        assert_non_null(r);
+        assert_false(r->skipped);
+        p999[m] = lab_hist_percentile(&r->hist, 99.9);
+        ops[m] = r->ops;
+        assert_int_equal(lab_report_add(&rep, r), 0);
+    }
+    int gnuplot = system("gnuplot --version > /dev/null 2>&1") == 0;
+    int failures = lab_report_finish(&rep);
+    if (gnuplot)
+        assert_int_equal(failures, 0);
+
+    assert_true(exists("stamp.txt"));
+    assert_true(exists("tables.txt"));
+    assert_true(exists("hgrm/micro-closed-stall.hgrm"));
+    assert_true(exists("hgrm/micro-open-stall.hgrm"));
+    assert_true(exists("data/micro-closed-stall.timeline.tsv"));
+    assert_true(exists("data/micro-open-stall.rss.tsv"));
+    if (gnuplot) {
+        assert_true(exists("plots/spectrum-micro.svg"));
+        assert_true(exists("plots/spectrum-micro.png"));
+        assert_true(exists("plots/timeline-micro-closed.svg"));
+        assert_true(exists("plots/timeline-micro-open.png"));
+    }
+
+    char *html = slurp("index.html");
+    assert_non_null(strstr(html, "timer overhead"));
+    assert_non_null(strstr(html, "plots/spectrum-micro.svg"));
+    assert_non_null(strstr(html, "hgrm/micro-open-stall.hgrm"));
+    assert_null(strstr(html, "http"));  /* no external assets */
+    free(html);
+
+    /* the CSV: stamp comments, a header, one row per run with its numbers */
+    char *csv = slurp("results.csv");
+    char *save = NULL, *header[64], *row[64];
+    int nh = 0, rows = 0;
+    for (char *line = strtok_r(csv, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (line[0] == '#')
+            continue;
+        if (!nh) {
+            nh = fields(line, header, 64);
+            continue;
+        }
+        int nr = fields(line, row, 64);
+        assert_int_equal(nr, nh);
+        assert_string_equal(row[column(header, nh, "scenario")], "micro");
+        assert_string_equal(row[column(header, nh, "status")], "ok");
+        int m = strcmp(row[column(header, nh, "load_model")], "open") == 0;
+        assert_int_equal(strtoull(row[column(header, nh, "p99_9_ns")], NULL, 10), p999[m]);
+        assert_int_equal(strtoull(row[column(header, nh, "ops")], NULL, 10), ops[m]);
+        assert_int_equal(strtoull(row[column(header, nh, "errors")], NULL, 10), 0);
+        assert_true(atof(row[column(header, nh, "timer_overhead_ns")]) > 0);
+        rows++;
+    }
+    assert_int_equal(rows, 2);
+    free(csv);
+    lab_report_close(&rep);
+
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    lab_clock_init();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(report_matches_results),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
