@@ -7,7 +7,7 @@
 const lab_scenario lab_scenario_growth = {
     .name = "growth",
     .description = "readers and writers while the map grows from empty to --keys entries (not pre-sized)",
-    .reproduces = "the stop-the-world resize: a doubling rehashes every entry under the lock, readers wait for all of it",
+    .reproduces = "the resize stall: a doubling allocates and zeroes the whole new bucket array inside one write, under the lock, and every reader waits for it",
     .workload = LAB_WORKLOAD_GROWTH,
     .threads_per_core = 1,
     .writers = 1,
