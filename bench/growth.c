@@ -1,0 +1,285 @@
+/*
+ * growth.c — section 4: one writer inserts N keys while one reader gets keys
+ * the writer has already inserted, each operation timed on its own. Run on a
+ * map grown from empty and on one sm_reserve()d for N first; the difference is
+ * what growing costs the reader (it should cost nothing: reads never wait).
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+/* A get slower than this counts as the reader having been blocked. */
+#define BLOCKED_NS 50000.0
+
+typedef struct growth_run {
+    const char *label;     /* "16M-growing", ... */
+    uint64_t n;
+    int presized;
+
+    sm_map *map;
+    const uint64_t *keys;
+    pthread_barrier_t start;
+    _Atomic int done;
+    /* Written by the writer after every put: alone on its cache line, so the
+     * reader's other fields do not move between cores with it. */
+    _Alignas(64) _Atomic uint64_t published;  /* keys[0..published) are in */
+    char pad[64 - sizeof(uint64_t)];
+
+    bench_hist *puts, *gets;     /* in ticks */
+    uint64_t blocked_ticks;      /* sum of gets slower than BLOCKED_NS */
+    uint64_t blocked_gets;
+    uint64_t writer_ns, reader_ns;
+    /* Involuntary context switches of each thread during the run: a
+     * preempted operation is slow for reasons outside the map. */
+    uint64_t writer_preempted, reader_preempted;
+    uint64_t reserve_ns;
+    uint64_t grows;
+} growth_run;
+
+static uint64_t preemptions(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_THREAD, &ru) == 0 ? (uint64_t)ru.ru_nivcsw : 0;
+}
+
+/* Both threads' first call, on the still empty map (the barrier comes next). */
+static void first_get(growth_run *r)
+{
+    uint64_t v;
+    int rc = sm_get(r->map, r->keys[0], &v);
+    if (rc != SM_NOT_FOUND)
+        report_wrong("growth %s: get on the empty map: %s", r->label,
+                     sm_status_str(rc));
+}
+
+static void *writer(void *arg)
+{
+    growth_run *r = arg;
+    /* The first call of a thread allocates its record: keep it untimed. */
+    first_get(r);
+    pthread_barrier_wait(&r->start);
+    uint64_t t_begin = bench_now_ns(), pre = preemptions();
+    for (uint64_t i = 0; i < r->n; i++) {
+        uint64_t t0 = bench_ticks();
+        int rc = sm_put(r->map, r->keys[i], i, NULL);
+        uint64_t t1 = bench_ticks_end();
+        bench_hist_add(r->puts, t1 - t0);
+        if (rc != SM_OK) {
+            report_wrong("growth %s: put of fresh key %llu: %s", r->label,
+                         (unsigned long long)i, sm_status_str(rc));
+            if (rc < 0)
+                break;
+        }
+        /* Release: the reader that sees i + 1 also sees the put (M1). */
+        atomic_store_explicit(&r->published, i + 1, memory_order_release);
+    }
+    r->writer_ns = bench_now_ns() - t_begin;
+    r->writer_preempted = preemptions() - pre;
+    atomic_store_explicit(&r->done, 1, memory_order_release);
+    return NULL;
+}
+
+static void *reader(void *arg)
+{
+    growth_run *r = arg;
+    uint64_t v, s = 0x2545f4914f6cdd1dull;
+    uint64_t blocked_limit = (uint64_t)(BLOCKED_NS * bench_ticks_per_ns());
+    first_get(r);
+    pthread_barrier_wait(&r->start);
+    uint64_t t_begin = bench_now_ns(), pre = preemptions();
+    while (!atomic_load_explicit(&r->done, memory_order_acquire)) {
+        uint64_t p = atomic_load_explicit(&r->published, memory_order_acquire);
+        if (p == 0)
+            continue;
+        uint64_t i = bench_below(bench_xorshift(&s), p);
+        uint64_t key = r->keys[i];
+        uint64_t t0 = bench_ticks();
+        int rc = sm_get(r->map, key, &v);
+        uint64_t d = bench_ticks_end() - t0;
+        bench_hist_add(r->gets, d);
+        if (d > blocked_limit) {
+            r->blocked_ticks += d;
+            r->blocked_gets++;
+        }
+        if (rc != SM_OK || v != i)
+            report_wrong("growth %s: get of inserted key %llu: %s, value %s",
+                         r->label, (unsigned long long)i, sm_status_str(rc),
+                         rc == SM_OK ? "wrong" : "-");
+    }
+    r->reader_ns = bench_now_ns() - t_begin;
+    r->reader_preempted = preemptions() - pre;
+    return NULL;
+}
+
+static int growth_run_once(growth_run *r, const uint64_t *keys)
+{
+    r->keys = keys;
+    r->puts = calloc(1, sizeof *r->puts);
+    r->gets = calloc(1, sizeof *r->gets);
+    r->map = sm_new(NULL);
+    if (!r->puts || !r->gets || !r->map) {
+        report_note("%s: cannot allocate", r->label);
+        sm_destroy(r->map);
+        return -1;
+    }
+    if (r->presized) {
+        uint64_t t0 = bench_now_ns();
+        if (sm_reserve(r->map, r->n) != SM_OK) {
+            report_note("%s: sm_reserve(%llu) failed", r->label,
+                        (unsigned long long)r->n);
+            sm_destroy(r->map);
+            return -1;
+        }
+        r->reserve_ns = bench_now_ns() - t0;
+    }
+    progress("growth %s: one writer, one reader", r->label);
+    pthread_t tw, tr;
+    pthread_barrier_init(&r->start, NULL, 2);
+    if (pthread_create(&tr, NULL, reader, r) != 0 ||
+        pthread_create(&tw, NULL, writer, r) != 0) {
+        fprintf(stderr, "steadymap-bench: cannot start the growth threads\n");
+        exit(2);
+    }
+    pthread_join(tw, NULL);
+    pthread_join(tr, NULL);
+    pthread_barrier_destroy(&r->start);
+
+    sm_stats_info st;
+    bench_stats(r->map, &st);
+    r->grows = st.grows;
+    sm_destroy(r->map);
+    r->map = NULL;
+    return 0;
+}
+
+static double ticks_to_ns(uint64_t t) { return (double)t / bench_ticks_per_ns(); }
+
+static void record_run(const growth_run *r)
+{
+    static const double qs[] = { 0.5, 0.99, 0.999, 0.9999, 1.0 };
+    static const char *qn[] = { "p50", "p99", "p99.9", "p99.99", "max" };
+    char name[128];
+    const bench_hist *hs[2] = { r->gets, r->puts };
+    const char *ops[2] = { "get", "put" };
+
+    for (int h = 0; h < 2; h++) {
+        printf("  %-14s %-4s", r->label, ops[h]);
+        for (int q = 0; q < 5; q++) {
+            double ns = ticks_to_ns(bench_hist_quantile(hs[h], qs[q]));
+            snprintf(name, sizeof name, "growth.%s.%s.%s_ns", r->label, ops[h], qn[q]);
+            report_record(name, ns, "ns");
+            printf(" %11.0f", ns);
+        }
+        double per_op = hs[h]->count ? ticks_to_ns(hs[h]->sum) / (double)hs[h]->count : 0;
+        snprintf(name, sizeof name, "growth.%s.%s.mean_ns", r->label, ops[h]);
+        report_record(name, per_op, "ns");
+        snprintf(name, sizeof name, "growth.%s.%s.count", r->label, ops[h]);
+        report_record(name, (double)hs[h]->count, "ops");
+        printf(" %10.0f %11llu\n", per_op, (unsigned long long)hs[h]->count);
+    }
+    snprintf(name, sizeof name, "growth.%s.get.blocked_ms", r->label);
+    report_record(name, ticks_to_ns(r->blocked_ticks) / 1e6, "ms");
+    snprintf(name, sizeof name, "growth.%s.get.blocked_count", r->label);
+    report_record(name, (double)r->blocked_gets, "gets");
+    snprintf(name, sizeof name, "growth.%s.writer_seconds", r->label);
+    report_record(name, (double)r->writer_ns / 1e9, "s");
+    snprintf(name, sizeof name, "growth.%s.writer_preempted", r->label);
+    report_record(name, (double)r->writer_preempted, "switches");
+    snprintf(name, sizeof name, "growth.%s.reader_preempted", r->label);
+    report_record(name, (double)r->reader_preempted, "switches");
+    snprintf(name, sizeof name, "growth.%s.reserve_ms", r->label);
+    report_record(name, (double)r->reserve_ns / 1e6, "ms");
+    snprintf(name, sizeof name, "growth.%s.grows", r->label);
+    report_record(name, (double)r->grows, "resizes");
+}
+
+static void free_run(growth_run *r)
+{
+    free(r->puts);
+    free(r->gets);
+}
+
+void section_growth(const bench_options *o)
+{
+    uint64_t big = o->growth_keys, small = o->growth_keys / 4;
+    char labels[4][48], sb[24], ss[24];
+    bench_size_label(sb, sizeof sb, big);
+    bench_size_label(ss, sizeof ss, small);
+    snprintf(labels[0], sizeof labels[0], "%s-growing", ss);
+    snprintf(labels[1], sizeof labels[1], "%s-presized", ss);
+    snprintf(labels[2], sizeof labels[2], "%s-growing", sb);
+    snprintf(labels[3], sizeof labels[3], "%s-presized", sb);
+    growth_run runs[4];
+    memset(runs, 0, sizeof runs);
+    for (int i = 0; i < 4; i++) {
+        runs[i].label = labels[i];
+        runs[i].n = i < 2 ? small : big;
+        runs[i].presized = i % 2;
+    }
+
+    report_section("growth", "4. growth: 1 writer inserts N keys, 1 reader gets inserted keys");
+    report_note("map from sm_new(NULL) (growing) or sm_new(NULL) + sm_reserve(N) "
+                "(presized, reserve untimed); each op timed with the TSC");
+    report_note("blocked time = sum of get latencies above %.0f us; both threads "
+                "unpinned on a %ld-CPU machine", BLOCKED_NS / 1000.0,
+                sysconf(_SC_NPROCESSORS_ONLN));
+    progress("growth: generating %llu keys", (unsigned long long)big);
+    uint64_t *keys = bench_keys_new(o->seed ^ 0x67726f77ull, big);
+    for (int i = 0; i < 4; i++)
+        if (growth_run_once(&runs[i], keys) != 0) {
+            for (int j = 0; j <= i; j++)
+                free_run(&runs[j]);
+            free(keys);
+            return;
+        }
+    free(keys);
+
+    printf("  %-14s %-4s %11s %11s %11s %11s %11s %10s %11s\n", "run (ns)", "op",
+           "p50", "p99", "p99.9", "p99.99", "max", "mean", "ops");
+    for (int i = 0; i < 4; i++)
+        record_run(&runs[i]);
+    for (int i = 0; i < 4; i++)
+        printf("  %-14s reader blocked %.3f ms in %llu gets > 50 us; preempted: "
+               "reader %llu, writer %llu times; writer %.2f s; %llu grows%s\n",
+               runs[i].label, ticks_to_ns(runs[i].blocked_ticks) / 1e6,
+               (unsigned long long)runs[i].blocked_gets,
+               (unsigned long long)runs[i].reader_preempted,
+               (unsigned long long)runs[i].writer_preempted,
+               (double)runs[i].writer_ns / 1e9,
+               (unsigned long long)runs[i].grows,
+               runs[i].presized ? " (the reserve's included)" : "");
+    for (int i = 1; i < 4; i += 2)
+        printf("  %-14s sm_reserve(%llu) took %.1f ms before the threads started\n",
+               runs[i].label, (unsigned long long)runs[i].n,
+               (double)runs[i].reserve_ns / 1e6);
+
+    char how[192];
+    double blocked_grow = ticks_to_ns(runs[2].blocked_ticks) / 1e6;
+    double blocked_pre = ticks_to_ns(runs[3].blocked_ticks) / 1e6;
+    snprintf(how, sizeof how, "%s blocked <= 2 x %s blocked (%.3f ms) + 20 ms",
+             runs[2].label, runs[3].label, blocked_pre);
+    report_check("growth.blocked_time", blocked_grow, 2.0 * blocked_pre + 20.0,
+                 "ms", how);
+
+    uint64_t max_get = 0;
+    for (int i = 0; i < 4; i++)
+        if (runs[i].gets->max > max_get)
+            max_get = runs[i].gets->max;
+    report_check("growth.max_get", ticks_to_ns(max_get) / 1e6, 10.0, "ms",
+                 "the slowest get of all four runs stays under 10 ms");
+
+    double put_big = ticks_to_ns(runs[2].puts->max) / 1e6;
+    double put_small = ticks_to_ns(runs[0].puts->max) / 1e6;
+    snprintf(how, sizeof how, "max put %s <= 4 x max put %s (%.3f ms) + 1 ms",
+             runs[2].label, runs[0].label, put_small);
+    report_check("growth.max_put_scaling", put_big, 4.0 * put_small + 1.0, "ms",
+                 how);
+    for (int i = 0; i < 4; i++)
+        free_run(&runs[i]);
+}

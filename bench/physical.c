@@ -1,0 +1,200 @@
+/*
+ * physical.c — section 1: what the memory itself costs, over a buffer as
+ * large as the map's table, so section 2 can say how close a get comes to
+ * the one cache miss it cannot avoid.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "bench.h"
+
+#define LINE 64u
+#define HUGE_PAGE (2u << 20)
+
+typedef struct line {
+    struct line *next;
+    uint64_t pad[LINE / 8 - 1];
+} line;
+
+_Static_assert(sizeof(line) == LINE, "one chase step must be one cache line");
+
+/*
+ * A buffer aligned to 2 MiB, so that with huge pages asked for every page of
+ * it can be a huge page. The caller unmaps map_base / map_len.
+ */
+typedef struct buffer {
+    line *lines;
+    void *map_base;
+    size_t map_len;
+} buffer;
+
+static int buffer_new(buffer *b, size_t bytes, int huge)
+{
+    b->map_len = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE + HUGE_PAGE;
+    b->map_base = mmap(NULL, b->map_len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (b->map_base == MAP_FAILED)
+        return -1;
+    uintptr_t p = ((uintptr_t)b->map_base + HUGE_PAGE - 1) &
+                  ~(uintptr_t)(HUGE_PAGE - 1);
+    b->lines = (line *)p;
+    /* THP is "madvise" on our machines; NOHUGEPAGE makes the 4 KiB run mean
+     * 4 KiB pages also where THP is "always". */
+    madvise(b->lines, b->map_len - HUGE_PAGE, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+    return 0;
+}
+
+/*
+ * Sattolo's shuffle: a uniformly random permutation with one cycle, so the
+ * chase visits every line once per lap and the hardware prefetchers cannot
+ * guess the next address.
+ */
+static uint32_t *cyclic_permutation(uint64_t n, uint64_t seed)
+{
+    uint32_t *succ = malloc(n * sizeof *succ);
+    if (!succ)
+        return NULL;
+    for (uint64_t i = 0; i < n; i++)
+        succ[i] = (uint32_t)i;
+    uint64_t s = seed | 1;
+    for (uint64_t i = n - 1; i > 0; i--) {
+        uint64_t j = bench_below(bench_xorshift(&s), i);
+        uint32_t t = succ[i];
+        succ[i] = succ[j];
+        succ[j] = t;
+    }
+    return succ;
+}
+
+/* Writes the chase into the buffer, which also faults every page in. */
+static void link_lines(line *l, const uint32_t *succ, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        l[i].next = &l[succ[i]];
+        l[i].pad[0] = i;
+    }
+}
+
+/*
+ * Each round first runs min(lines, loads / 4) untimed steps: the map's rounds
+ * run in between and evict a cache-sized buffer, and a table that fits in the
+ * cache is measured warm, as a program that uses it keeps it.
+ */
+static uint64_t warm_steps(uint64_t n, uint64_t loads)
+{
+    return n < loads / 4 ? n : loads / 4;
+}
+
+/* One timed round of the chase from *pos, which it advances. */
+static double chase_round(line **pos, uint64_t n, uint64_t loads)
+{
+    line *p = *pos;
+    for (uint64_t i = warm_steps(n, loads); i > 0; i--)
+        p = p->next;
+    uint64_t t0 = bench_cpu_ns();
+    for (uint64_t i = 0; i < loads; i++)
+        p = p->next;
+    uint64_t t1 = bench_cpu_ns();
+    *pos = p;
+    return (double)(t1 - t0) / (double)loads;
+}
+
+/* One timed round of independent loads; *rng carries on between rounds. */
+static double independent_round(const line *l, uint64_t n, uint64_t loads,
+                                uint64_t *rng, uint64_t *sum)
+{
+    uint64_t s = *rng, acc = 0;
+    for (uint64_t i = warm_steps(n, loads); i > 0; i--)
+        acc += l[bench_below(bench_xorshift(&s), n)].pad[0];
+    uint64_t t0 = bench_cpu_ns();
+    for (uint64_t i = 0; i < loads; i++)
+        acc += l[bench_below(bench_xorshift(&s), n)].pad[0];
+    uint64_t t1 = bench_cpu_ns();
+    *rng = s;
+    *sum += acc;
+    return (double)(t1 - t0) / (double)loads;
+}
+
+static double min2(double a, double b) { return a < b ? a : b; }
+
+/* Keeps the loops' results alive so the compiler cannot drop the loads. */
+static volatile uintptr_t sink;
+
+void physical_measure(const char *label, uint64_t bytes, uint64_t loads,
+                      uint64_t seed, physical_result *out,
+                      void (*between)(void *), void *ctx)
+{
+    /* As many lines as the table has; the mapping is rounded up to whole
+     * huge pages as the library's is, but the loops touch only the lines. */
+    uint64_t n = (bytes + LINE - 1) / LINE;
+    bytes = n * LINE;
+    uint64_t per = loads / BENCH_ROUNDS ? loads / BENCH_ROUNDS : 1;
+    memset(out, 0, sizeof *out);
+    out->bytes = bytes;
+
+    progress("physical %s: %.1f MiB buffer, %llu loads per loop", label,
+             (double)bytes / 1048576.0, (unsigned long long)loads);
+    uint32_t *succ = cyclic_permutation(n, seed);
+    buffer b;
+    if (!succ || buffer_new(&b, bytes, 1) != 0) {
+        report_note("%s: cannot allocate %.1f MiB; physical reference skipped",
+                    label, (double)bytes / 1048576.0);
+        free(succ);
+        for (int r = 0; between && r < BENCH_ROUNDS; r++)
+            between(ctx);
+        return;
+    }
+    uint64_t huge0 = bench_anon_huge_bytes();
+    link_lines(b.lines, succ, n);
+    uint64_t huge1 = bench_anon_huge_bytes();
+    out->huge_fraction = huge1 > huge0 ? (double)(huge1 - huge0) / (double)bytes : 0.0;
+    if (out->huge_fraction > 1.0)
+        out->huge_fraction = 1.0;   /* the last huge page is partly used */
+
+    line *pos = b.lines;
+    uint64_t rng = seed | 1, sum = 0;
+    out->dependent_ns = out->independent_ns = 1e300;
+    /* Rounds of the map's loops run in between, so that each ratio of
+     * section 2 compares loops that ran under the same conditions. */
+    for (int r = 0; r < BENCH_ROUNDS; r++) {
+        out->dependent_ns = min2(out->dependent_ns, chase_round(&pos, n, per));
+        out->independent_ns = min2(out->independent_ns,
+                                   independent_round(b.lines, n, per, &rng, &sum));
+        if (between)
+            between(ctx);
+    }
+    sink = (uintptr_t)pos + sum;
+    munmap(b.map_base, b.map_len);
+
+    if (buffer_new(&b, bytes, 0) != 0) {
+        report_note("%s: cannot allocate the 4 KiB-page buffer; skipped", label);
+        free(succ);
+        return;
+    }
+    link_lines(b.lines, succ, n);
+    pos = b.lines;
+    out->dependent_4k_ns = 1e300;
+    for (int r = 0; r < BENCH_ROUNDS; r++)
+        out->dependent_4k_ns = min2(out->dependent_4k_ns, chase_round(&pos, n, per));
+    sink = (uintptr_t)pos;
+    munmap(b.map_base, b.map_len);
+    free(succ);
+}
+
+void physical_report(const char *label, const physical_result *r)
+{
+    if (r->bytes == 0 || r->dependent_ns <= 0)
+        return;
+    report_note("%s: buffer %.1f MiB (%llu cache lines)", label,
+                (double)r->bytes / 1048576.0, (unsigned long long)(r->bytes / LINE));
+    report_labeled("physical", label, "huge_page_share", r->huge_fraction * 100.0,
+                   "%", "share of buffer on 2 MiB pages");
+    report_labeled("physical", label, "dependent_load", r->dependent_ns,
+                   "ns/load", "dependent random load (chase), 2 MiB pages");
+    report_labeled("physical", label, "independent_load", r->independent_ns,
+                   "ns/load", "independent random loads, 2 MiB pages");
+    report_labeled("physical", label, "dependent_load_4k", r->dependent_4k_ns,
+                   "ns/load", "dependent random load (chase), 4 KiB pages");
+}
