@@ -103,7 +103,9 @@ typedef struct sm_resize_event {
  */
 typedef struct sm_options {
     size_t size;           /* sizeof(sm_options), as the caller knows it */
-    uint64_t capacity;     /* entries to hold without growing; 0 = small */
+    uint64_t capacity;     /* entries to hold without growing; 0 = small.
+                              The table is faulted in by sm_new, so later
+                              puts take no page faults (time ~ capacity). */
     uint64_t seed;         /* hash seed; 0 = a random seed for this map */
     uint32_t flags;        /* SM_FLAGS_*; must be a subset of SM_FLAGS_KNOWN */
     /*
@@ -294,7 +296,8 @@ size_t sm_size(sm_map *m);
  * sm_reserve — make room so that n entries fit without any further growth.
  * Unlike every other call this one may do work proportional to the map: it
  * finishes a resize in progress and migrates the map into a table of the
- * needed size before it returns. It never shrinks the map; a later shrink
+ * needed size, faulted in up front so later puts take no page faults, before
+ * it returns. It never shrinks the map; a later shrink
  * triggered by deletes may undo the reservation. sm_reserve(m, 0) only
  * completes a resize in progress, e.g. to give an old table back right after
  * a burst of deletes instead of during the next writes.

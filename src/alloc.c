@@ -102,3 +102,21 @@ void smi_free(void *p, size_t bytes)
     else
         free(p);
 }
+
+void smi_prefault(void *p, size_t bytes)
+{
+    size_t size = rounded(bytes);
+    /* Small blocks come from malloc and were memset above: already touched. */
+    if (size < SM_MMAP_MIN_BYTES)
+        return;
+#ifdef MADV_POPULATE_WRITE
+    /* One system call faults the whole range (Linux 5.14+). */
+    if (madvise(p, size, MADV_POPULATE_WRITE) == 0)
+        return;
+#endif
+    /* Otherwise touch one word per page with an atomic add of zero: a write
+     * the compiler cannot drop and that changes no content (the header of
+     * the table is already filled in). */
+    for (size_t off = 0; off < size; off += 4096)
+        atomic_fetch_add_explicit((atomic_u64 *)((char *)p + off), 0, memory_order_relaxed);
+}

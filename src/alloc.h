@@ -13,4 +13,8 @@
 void *smi_alloc_zeroed(size_t bytes);
 void smi_free(void *p, size_t bytes);
 
+/* Fault in every page of a block now (for callers that asked to pay up front:
+ * sm_reserve, sm_new with a capacity), so later writes take no page fault. */
+void smi_prefault(void *p, size_t bytes);
+
 #endif

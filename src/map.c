@@ -175,6 +175,8 @@ sm_map *sm_new(const sm_options *opts)
         errno = ENOMEM;
         return NULL;
     }
+    if (o.capacity)
+        smi_prefault(t, t->bytes);  /* pre-sized: no page faults in later puts */
     if (pthread_mutex_init(&m->garbage_lock, NULL) != 0) {
         smi_table_free(t);
         smi_free(m, sizeof *m);

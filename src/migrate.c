@@ -121,6 +121,8 @@ int smi_resize_start(sm_map *m, sm_table *t, uint64_t want)
             return SM_ENOMEM;
         }
     }
+    if (want)
+        smi_prefault(nt, nt->bytes);  /* sm_reserve: the caller pays now, not its puts */
     int64_t live = smi_live_sum(m);
     nt->copies_expected = live < 0 ? 0 : (uint64_t)live;
     u64_fetch_add_relaxed(&m->bytes_held, nt->bytes);

@@ -1,0 +1,512 @@
+/*
+ * linearizability.c — records histories of short concurrent runs on a few
+ * keys and checks each key's history with checker.c (T4 of steadymap.h).
+ *
+ * A run is many rounds. In a round the main thread, alone, gives each of
+ * KEYS keys a known starting state; WORKERS threads then run a plan that
+ * puts OPS_PER_KEY random calls (get/put/insert/replace/cas/delete/
+ * get_or_insert/compute, and gets batched by sm_get_many) on each key; each
+ * call is stamped with a ticket from one atomic counter taken just before
+ * the call and just after it returns, which orders the events in real time. After the round the main thread, alone again, appends one final get
+ * per key (so the state left behind must fit the history too) and checks
+ * each key's history on its own — linearizability is local, so that is the
+ * same as checking the whole history.
+ *
+ * Two modes:
+ *  plain      a map made large enough that it never resizes;
+ *  migrating  a map that starts small while one more thread inserts and
+ *             deletes thousands of OTHER keys in a sawtooth during every
+ *             round, so the checked keys are operated on while the table
+ *             grows and shrinks under them.
+ *
+ * Values are unique per write (round, thread, op number), except that 0 and
+ * UINT64_MAX are written now and then too, so a read names the write it saw.
+ * SM_TEST_SEED=n repeats the plans (not the interleaving).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "checker.h"
+#include "steadymap.h"
+#include "testing.h"
+
+#define WORKERS 4
+#define KEYS 8
+/* One slot of the checker's 64 is left for the final get. */
+#define OPS_PER_KEY (LIN_MAX_OPS - 1)
+#define OPS_PER_WORKER (KEYS * OPS_PER_KEY / WORKERS)
+
+#ifdef SM_SANITIZED
+#define ROUNDS 150
+#define CHURN_KEYS 1024u
+#else
+#define ROUNDS 1500
+#define CHURN_KEYS 8192u
+#endif
+/* Churn calls per round: about as long as the round's own calls take. */
+#define CHURN_PER_ROUND 600u
+#define MAX_REPORTS 5
+
+/* Include the keys a map with sentinels would get wrong. */
+static const uint64_t keys[KEYS] = {
+    0, UINT64_MAX, 1, 0x8000000000000000ULL,
+    0x9e3779b97f4a7c15ULL, 0x00000000ffffffffULL, 42, 0x5555555555555555ULL,
+};
+
+typedef struct planned {
+    unsigned key;   /* index into keys[] */
+    lin_kind kind;
+    bool batched;   /* a get done by one sm_get_many with the next entry */
+} planned;
+
+typedef struct worker {
+    unsigned id;
+    pthread_t thread;
+    uint64_t rng;
+    planned plan[OPS_PER_WORKER];
+    lin_op done[OPS_PER_WORKER];
+    uint64_t last_seen[KEYS];  /* a value this worker saw or wrote, for cas */
+    uint64_t during_resize;    /* calls made while sm_stats said migrating */
+} worker;
+
+static sm_map *map;
+static uint64_t seed;
+static worker workers[WORKERS];
+static atomic_uint_fast64_t ticket;
+static atomic_uint round_go;         /* round number the workers may start */
+static atomic_uint arrived;          /* threads that finished the round */
+static unsigned round_threads;       /* threads taking part in a round */
+static sem_t round_over;             /* posted by the last of them */
+static atomic_bool quit;
+static bool migrating_mode;
+static unsigned round_no;
+static pthread_t churn_thread;
+static uint64_t churn_next;          /* position in the churn sawtooth */
+static uint64_t failures, unexpected_errors;
+static atomic_uint_fast64_t bad_batch_counts;  /* get_many rc != keys found */
+
+/* splitmix64 */
+static uint64_t rnd(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* A short random pause between calls, so the two cores interleave the
+ * workers' calls at many different offsets. */
+static void jitter(uint64_t *rng)
+{
+    unsigned n = (unsigned)(rnd(rng) % 64);
+    for (volatile unsigned i = 0; i < n; i++)
+        ;
+}
+
+static bool resizing(void)
+{
+    sm_stats_info st;
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    return sm_stats(map, &st) == SM_OK && st.migrating;
+}
+
+/*
+ * Busy-wait for the start of a round; false when the run is over. Blocking
+ * would start the workers a wake-up latency apart, longer than a round's
+ * calls take; spinning keeps two workers on the two cores, ready to start
+ * together. A yield now and then (after some microseconds) lets the other
+ * two workers have the cores for the next round.
+ */
+static bool wait_for_round(unsigned round)
+{
+    for (unsigned n = 1; atomic_load(&round_go) < round; n++) {
+        if (atomic_load(&quit))
+            return false;
+        if (n % 4096 == 0)
+            sched_yield();
+    }
+    return true;
+}
+
+/* The main thread sleeps through a round rather than spin, leaving both
+ * cores to the workers. */
+static void arrive(void)
+{
+    if (atomic_fetch_add(&arrived, 1) + 1 == round_threads)
+        sem_post(&round_over);
+}
+
+/* The function every recorded sm_compute runs: checker.c's rule, so the
+ * checker knows what each compute did. ctx points at the op's value. */
+static sm_compute_action compute_fn(uint64_t key, int present, uint64_t *value, void *ctx)
+{
+    (void)key;
+    uint64_t next = *value;
+    int action = lin_compute_rule(present, *value, *(const uint64_t *)ctx, &next);
+    if (action == SM_COMPUTE_SET)
+        *value = next;
+    return (sm_compute_action)action;
+}
+
+/*
+ * sm_get_many of plan entries i and i + 1 (two gets of different keys): each
+ * lookup has sm_get's semantics (M1), so each is recorded as a get of its
+ * own key over the interval of the whole batch.
+ */
+static void run_batch(worker *w, unsigned i)
+{
+    uint64_t batch_keys[2] = { keys[w->plan[i].key], keys[w->plan[i + 1].key] };
+    uint64_t values[2] = { 0, 0 };
+    uint8_t found[2] = { 0, 0 };
+    lin_op *o = &w->done[i];
+    o[0] = (lin_op){ .kind = LIN_GET, .thread = (int)w->id };
+    o[0].call = atomic_fetch_add(&ticket, 1);
+    int rc = sm_get_many(map, batch_keys, 2, values, found);
+    o[0].ret = atomic_fetch_add(&ticket, 1);
+    o[1] = o[0];
+    for (unsigned j = 0; j < 2; j++) {
+        /* A negative rc is an error for both lookups. */
+        o[j].rc = rc < 0 ? rc : found[j] ? SM_OK : SM_NOT_FOUND;
+        o[j].out = values[j];
+        if (o[j].rc == SM_OK)
+            w->last_seen[w->plan[i + j].key] = values[j];
+    }
+    if (rc >= 0 && rc != found[0] + found[1])
+        atomic_fetch_add(&bad_batch_counts, 1);
+}
+
+/* Runs plan entry i (and i + 1 if batched with it); returns entries used. */
+static unsigned run_call(worker *w, unsigned i)
+{
+    const planned *p = &w->plan[i];
+    if (migrating_mode && resizing())
+        w->during_resize++;
+    if (p->batched) {
+        run_batch(w, i);
+        return 2;
+    }
+    uint64_t key = keys[p->key];
+    lin_op *o = &w->done[i];
+    uint64_t r = rnd(&w->rng);
+    *o = (lin_op){ .kind = p->kind, .thread = (int)w->id };
+    /* Unique per write: round, worker, op number. */
+    o->value = (uint64_t)(round_no + 1) << 24 | (uint64_t)w->id << 16 | i;
+    if (r % 64 == 0)
+        o->value = 0;
+    else if (r % 64 == 1)
+        o->value = UINT64_MAX;
+    /* Mostly a value the key may well hold, so that cas often succeeds. */
+    o->expected = (r >> 8) % 4 ? w->last_seen[p->key] : o->value - 1;
+
+    o->call = atomic_fetch_add(&ticket, 1);
+    switch (p->kind) {
+    case LIN_GET:
+        o->rc = sm_get(map, key, &o->out);
+        break;
+    case LIN_PUT:
+        o->rc = sm_put(map, key, o->value, &o->out);
+        break;
+    case LIN_INSERT:
+        o->rc = sm_insert(map, key, o->value, &o->out);
+        break;
+    case LIN_REPLACE:
+        o->rc = sm_replace(map, key, o->value, &o->out);
+        break;
+    case LIN_CAS:
+        o->rc = sm_cas(map, key, o->expected, o->value, &o->out);
+        break;
+    case LIN_DELETE:
+        o->rc = sm_delete(map, key, &o->out);
+        break;
+    case LIN_GET_OR_INSERT:
+        o->rc = sm_get_or_insert(map, key, o->value, &o->out);
+        break;
+    case LIN_COMPUTE:
+        o->rc = sm_compute(map, key, compute_fn, &o->value, &o->out);
+        break;
+    }
+    o->ret = atomic_fetch_add(&ticket, 1);
+
+    /* Whatever the call reported as the key's value (old or new). */
+    bool observed = o->rc == SM_REPLACED || o->rc == SM_EXISTS || o->rc == SM_MISMATCH ||
+                    (o->rc == SM_OK && p->kind != LIN_PUT && p->kind != LIN_INSERT);
+    if (observed)
+        w->last_seen[p->key] = o->out;
+    if (o->rc == SM_OK && (p->kind == LIN_PUT || p->kind == LIN_INSERT ||
+                           p->kind == LIN_REPLACE || p->kind == LIN_CAS))
+        w->last_seen[p->key] = o->value;
+    return 1;
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    for (unsigned round = 1;; round++) {
+        if (!wait_for_round(round))
+            return NULL;
+        for (unsigned i = 0; i < OPS_PER_WORKER;) {
+            i += run_call(w, i);
+            jitter(&w->rng);
+        }
+        arrive();
+    }
+}
+
+/* Inserts then deletes CHURN_KEYS other keys, over and over, a fixed number
+ * of calls per round: the table keeps growing and shrinking. */
+static void *churn_main(void *arg)
+{
+    (void)arg;
+    for (unsigned round = 1;; round++) {
+        if (!wait_for_round(round))
+            return NULL;
+        for (unsigned n = 0; n < CHURN_PER_ROUND; n++, churn_next++) {
+            uint64_t q = churn_next % (2 * CHURN_KEYS);
+            /* Far from every checked key. */
+            uint64_t key = 0x100000000ULL + (q % CHURN_KEYS);
+            int rc = q < CHURN_KEYS ? sm_put(map, key, q, NULL)
+                                    : sm_delete(map, key, NULL);
+            if (rc < 0) {
+                fprintf(stderr, "churn: call on key %#" PRIx64 " returned %d (%s)\n",
+                        key, rc, sm_status_str(rc));
+                exit(1);
+            }
+        }
+        arrive();
+    }
+}
+
+/* Shuffle OPS_PER_KEY copies of each key, then deal them out to workers. */
+static void make_plans(uint64_t *rng)
+{
+    unsigned deck[KEYS * OPS_PER_KEY];
+    for (unsigned i = 0; i < KEYS * OPS_PER_KEY; i++)
+        deck[i] = i % KEYS;
+    for (unsigned i = KEYS * OPS_PER_KEY - 1; i > 0; i--) {
+        unsigned j = (unsigned)(rnd(rng) % (i + 1));
+        unsigned t = deck[i];
+        deck[i] = deck[j];
+        deck[j] = t;
+    }
+    for (unsigned i = 0; i < KEYS * OPS_PER_KEY; i++) {
+        planned *p = &workers[i % WORKERS].plan[i / WORKERS];
+        p->key = deck[i];
+        /* Gets three times as often as each kind of writer. */
+        unsigned k = (unsigned)(rnd(rng) % 10);
+        p->kind = k < 3 ? LIN_GET : (lin_kind)(k - 2);
+        p->batched = false;
+    }
+    /* A third of the pairs of adjacent gets of different keys become one
+     * sm_get_many. */
+    for (unsigned t = 0; t < WORKERS; t++) {
+        planned *p = workers[t].plan;
+        for (unsigned i = 0; i + 1 < OPS_PER_WORKER; i++) {
+            if (p[i].kind == LIN_GET && p[i + 1].kind == LIN_GET &&
+                p[i].key != p[i + 1].key && rnd(rng) % 3 == 0) {
+                p[i].batched = true;
+                i++;
+            }
+        }
+    }
+}
+
+/* A quiescent reset: every key gets a known state, half of them present. */
+static void reset_keys(uint64_t *rng, lin_state *init)
+{
+    for (unsigned k = 0; k < KEYS; k++) {
+        sm_delete(map, keys[k], NULL);
+        init[k].present = (int)(rnd(rng) & 1);
+        init[k].value = (uint64_t)(round_no + 1) << 24 | 0xff0000u | k;
+        if (init[k].present && sm_put(map, keys[k], init[k].value, NULL) != SM_OK) {
+            fprintf(stderr, "reset: put of key %#" PRIx64 " failed\n", keys[k]);
+            exit(1);
+        }
+        for (unsigned t = 0; t < WORKERS; t++)
+            workers[t].last_seen[k] = init[k].value;
+    }
+}
+
+static void report(unsigned k, const lin_op *h, size_t n, lin_state init,
+                   const char *why)
+{
+    if (failures++ >= MAX_REPORTS)
+        return;
+    fprintf(stderr, "FAIL [%s mode, round %u, seed %" PRIu64 "] key %#" PRIx64 ": %s\n",
+            migrating_mode ? "migrating" : "plain", round_no, seed, keys[k], why);
+    if (init.present)
+        fprintf(stderr, "  initial state: present, %#" PRIx64 "\n", init.value);
+    else
+        fprintf(stderr, "  initial state: absent\n");
+    for (size_t i = 0; i < n; i++) {
+        char line[200];
+        lin_format_op(&h[i], line, sizeof line);
+        fprintf(stderr, "  %s\n", line);
+    }
+}
+
+static void check_round(const lin_state *init)
+{
+    for (unsigned k = 0; k < KEYS; k++) {
+        lin_op h[LIN_MAX_OPS];
+        size_t n = 0;
+        for (unsigned t = 0; t < WORKERS; t++) {
+            for (unsigned i = 0; i < OPS_PER_WORKER; i++) {
+                if (workers[t].plan[i].key != k)
+                    continue;
+                if (workers[t].done[i].rc < 0)
+                    unexpected_errors++;
+                h[n++] = workers[t].done[i];
+            }
+        }
+        /* What the round left behind, read with nobody else running. */
+        lin_op *last = &h[n++];
+        *last = (lin_op){ .kind = LIN_GET, .thread = -1 };
+        last->call = atomic_fetch_add(&ticket, 1);
+        last->rc = sm_get(map, keys[k], &last->out);
+        last->ret = atomic_fetch_add(&ticket, 1);
+
+        char why[400];
+        lin_verdict v = lin_check(h, n, init[k], why, sizeof why);
+        if (v != LIN_OK)
+            report(k, h, n, init[k], why);
+    }
+    char why[256] = "";
+    if (smi_check_invariants(map, why, sizeof why) != 0) {
+        failures++;
+        fprintf(stderr, "FAIL [round %u, seed %" PRIu64 "] smi_check_invariants: %s\n",
+                round_no, seed, why);
+    }
+}
+
+/* Counts pairs of calls on the same key whose intervals overlap: the part of
+ * a history where linearizability says more than sequential correctness. */
+static uint64_t overlapping_pairs(void)
+{
+    uint64_t pairs = 0;
+    for (unsigned a = 0; a < WORKERS; a++)
+        for (unsigned b = a + 1; b < WORKERS; b++)
+            for (unsigned i = 0; i < OPS_PER_WORKER; i++)
+                for (unsigned j = 0; j < OPS_PER_WORKER; j++) {
+                    const lin_op *x = &workers[a].done[i], *y = &workers[b].done[j];
+                    pairs += workers[a].plan[i].key == workers[b].plan[j].key &&
+                             x->call < y->ret && y->call < x->ret;
+                }
+    return pairs;
+}
+
+static void run_mode(bool migrating)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    migrating_mode = migrating;
+    sm_options opts = SM_OPTIONS_INIT;
+    /* Plain: room for everything from the start. Migrating: the default
+     * small table, so the churn keys force resizes. */
+    opts.capacity = migrating ? 0 : 1024;
+    map = sm_new(&opts);
+    if (!map) {
+        perror("sm_new");
+        exit(1);
+    }
+    atomic_store(&round_go, 0);
+    atomic_store(&quit, false);
+    sem_init(&round_over, 0, 0);
+    churn_next = 0;
+    uint64_t plan_rng = seed ^ (migrating ? 0x6d6967ULL : 0);
+    for (unsigned t = 0; t < WORKERS; t++) {
+        workers[t].id = t;
+        workers[t].rng = seed + t + (migrating ? 100 : 0);
+        workers[t].during_resize = 0;
+        pthread_create(&workers[t].thread, NULL, worker_main, &workers[t]);
+    }
+    if (migrating)
+        pthread_create(&churn_thread, NULL, churn_main, NULL);
+    round_threads = WORKERS + (migrating ? 1 : 0);
+
+    uint64_t pairs = 0, before = failures;
+    for (round_no = 1; round_no <= ROUNDS; round_no++) {
+        lin_state init[KEYS];
+        make_plans(&plan_rng);
+        reset_keys(&plan_rng, init);
+        atomic_store(&arrived, 0);
+        atomic_store(&round_go, round_no);
+        while (sem_wait(&round_over) != 0)
+            ;
+        check_round(init);
+        pairs += overlapping_pairs();
+    }
+    atomic_store(&quit, true);
+    for (unsigned t = 0; t < WORKERS; t++)
+        pthread_join(workers[t].thread, NULL);
+    if (migrating)
+        pthread_join(churn_thread, NULL);
+
+    sm_stats_info st;
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    sm_stats(map, &st);
+    uint64_t during = 0;
+    for (unsigned t = 0; t < WORKERS; t++)
+        during += workers[t].during_resize;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("  %-9s %u rounds x %u keys x %u ops: %" PRIu64 " overlapping pairs, "
+           "%" PRIu64 " failed keys, %.2f s",
+           migrating ? "migrating" : "plain", ROUNDS, KEYS, OPS_PER_KEY, pairs,
+           failures - before,
+           (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    if (migrating)
+        printf("; table grew %" PRIu64 "x, shrank %" PRIu64 "x, %" PRIu64
+               " calls began mid-resize", st.grows, st.shrinks, during);
+    printf("\n");
+    fflush(stdout);
+    /* The churn inserts CHURN_KEYS keys into a small table, then deletes them:
+     * without a grow and a shrink this mode would test nothing it claims to. */
+    if (migrating && (st.grows == 0 || st.shrinks == 0)) {
+        failures++;
+        fprintf(stderr, "FAIL migrating mode: the table never %s\n",
+                st.grows == 0 ? "grew" : "shrank");
+    }
+    sm_destroy(map);
+    map = NULL;
+    sem_destroy(&round_over);
+}
+
+int main(void)
+{
+    const char *env = getenv("SM_TEST_SEED");
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    seed = env && *env ? strtoull(env, NULL, 0)
+                       : (uint64_t)now.tv_nsec ^ (uint64_t)now.tv_sec << 20 ^ (uint64_t)getpid();
+    printf("linearizability: %d workers, %d keys, seed %" PRIu64
+           " (SM_TEST_SEED=%" PRIu64 " repeats it)\n", WORKERS, KEYS, seed, seed);
+    fflush(stdout);
+    run_mode(false);
+    run_mode(true);
+    if (atomic_load(&bad_batch_counts)) {
+        failures++;
+        fprintf(stderr, "FAIL %" PRIu64 " sm_get_many calls returned another count "
+                "than the keys they flagged found\n", (uint64_t)atomic_load(&bad_batch_counts));
+    }
+    if (unexpected_errors) {
+        failures++;
+        fprintf(stderr, "FAIL %" PRIu64 " calls returned an error (rc < 0)\n",
+                unexpected_errors);
+    }
+    printf("linearizability: %s, %" PRIu64 " failures, seed %" PRIu64 "\n",
+           failures ? "FAILED" : "passed", failures, seed);
+    return failures != 0;
+}
