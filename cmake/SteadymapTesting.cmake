@@ -1,0 +1,33 @@
+# sm_add_test(<name> <source>...)
+#
+# Builds <name> from the sources, links it with the static library (so tests
+# reach the smi_* hooks of src/testing.h), cmocka and pthreads, and registers
+# it once with CTest as <name>. The test is labelled with its directory's name
+# (unit, model, stress, ...) so one tier can be run with `ctest -L <tier>`.
+
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
+
+# Generous enough for a sanitizer's slowdown on a busy two-core machine; a test
+# that gets anywhere near it is stuck, not slow.
+set(STEADYMAP_TEST_TIMEOUT 300 CACHE STRING
+    "Seconds after which CTest kills a test and reports it as failed")
+
+function(sm_add_test name)
+    if(ARGC LESS 2)
+        message(FATAL_ERROR "sm_add_test(${name}): give at least one source file")
+    endif()
+    add_executable(${name} ${ARGN})
+    target_include_directories(${name} PRIVATE
+        ${PROJECT_SOURCE_DIR}/include
+        ${PROJECT_SOURCE_DIR}/src)
+    target_link_libraries(${name} PRIVATE
+        steadymap_static
+        PkgConfig::CMOCKA
+        Threads::Threads)
+    add_test(NAME ${name} COMMAND ${name})
+    cmake_path(GET CMAKE_CURRENT_SOURCE_DIR FILENAME tier)
+    set_tests_properties(${name} PROPERTIES
+        TIMEOUT ${STEADYMAP_TEST_TIMEOUT}
+        LABELS ${tier})
+endfunction()
