@@ -17,6 +17,7 @@ packages=(
     clang              # the second compiler, and libFuzzer
     libclang-rt-14-dev # clang's sanitizer and libFuzzer runtimes
     gnuplot-nox        # the lab's plots
+    systemtap-sdt-dev  # <sys/sdt.h>: the USDT probes at resize start/finish
 )
 
 if ! command -v dpkg >/dev/null 2>&1; then
