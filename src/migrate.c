@@ -30,12 +30,14 @@
  * ------------------------
  *   A write does its own operation plus at most one chunk (32 old buckets)
  *   plus its own home bucket: at most 33 homes, each scanning its chain. A
- *   chain is as long as the longest probe (sm_stats.longest_probe; 1-3
- *   buckets at the 75% ceiling in practice), so one write copies at most
- *   about 33 x 3 x 3 ~ 300 entries in the worst case and ~70 on average,
- *   whatever the table size. A read does no migration work at all. sm_reserve
- *   is the one call that may migrate a whole table, because the caller asked
- *   for it.
+ *   chain is at most as long as the table's longest probe L (sm_stats.
+ *   longest_probe), and the chains of 32 consecutive homes overlap, so one
+ *   chunk copies at most 3 x (32 + L) entries: with L = 9 at 37.5% and 51 at
+ *   the 75% ceiling for a million buckets (bench/probe_lengths.c) that is
+ *   under 250 entries, and ~50 on average, whatever the table size but
+ *   through L, which linear probing keeps logarithmic. A read does no
+ *   migration work at all. sm_reserve is the one call that may migrate a
+ *   whole table, because the caller asked for it.
  *
  * Room during migration
  * ---------------------
