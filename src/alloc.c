@@ -8,6 +8,16 @@
  * are zeroed on first touch. mmap makes the second behaviour certain, so the
  * cost of zeroing is spread over the writes that first touch each page.
  * The size is passed back to smi_free so no header is needed.
+ *
+ * Why huge pages only on request: a table filled by incremental migration
+ * takes its page faults one by one in the writers that first touch each page.
+ * With transparent huge pages each such fault zeroes 2 MiB (and may compact
+ * memory first); in the lab's growth scenario that put 3.6-4.1 ms stalls
+ * into the *readers'* tail (p99.99), against 0.1-0.2 ms with 4 KiB pages, and
+ * a 64M-key pointer chase was no faster on 2 MiB pages on the same machine
+ * (docs/BENCHMARKS.md). So only a table the caller asked to pre-size
+ * (sm_reserve, sm_new with a capacity), which is faulted in up front inside
+ * that call, asks for huge pages (MADV_HUGEPAGE).
  */
 #include "alloc.h"
 
@@ -45,11 +55,11 @@ static int injected_failure(void)
     return n == u64_load_relaxed(&fail_at);
 }
 
-static void *map_pages(size_t bytes)
+static void *map_pages(size_t bytes, int huge_pages)
 {
     /* Over-map by one huge page and trim, so a table starts on a 2 MiB
      * boundary and the kernel can back all of it with huge pages. */
-    size_t want = bytes >= SM_HUGE_PAGE_BYTES ? bytes + SM_HUGE_PAGE_BYTES : bytes;
+    size_t want = huge_pages && bytes >= SM_HUGE_PAGE_BYTES ? bytes + SM_HUGE_PAGE_BYTES : bytes;
     char *raw = mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED)
         return NULL;
@@ -73,14 +83,14 @@ static size_t rounded(size_t bytes)
     return (bytes + 63) & ~(size_t)63;
 }
 
-void *smi_alloc_zeroed(size_t bytes)
+static void *alloc_block(size_t bytes, int huge_pages)
 {
     if (bytes == 0 || injected_failure())
         return NULL;
     size_t size = rounded(bytes);
     void *p;
     if (size >= SM_MMAP_MIN_BYTES) {
-        p = map_pages(size);
+        p = map_pages(size, huge_pages);
     } else {
         p = aligned_alloc(64, size);
         if (p)
@@ -89,6 +99,16 @@ void *smi_alloc_zeroed(size_t bytes)
     if (p)
         u64_fetch_add_relaxed(&bytes_live, size);
     return p;
+}
+
+void *smi_alloc_zeroed(size_t bytes)
+{
+    return alloc_block(bytes, 0);
+}
+
+void *smi_alloc_table(size_t bytes, int huge_pages)
+{
+    return alloc_block(bytes, huge_pages);
 }
 
 void smi_free(void *p, size_t bytes)

@@ -11,6 +11,11 @@
 /* Zeroed, 64-byte aligned memory of at least `bytes`; NULL on failure (real
  * or injected). Large blocks are mmap'd and zeroed lazily by the kernel. */
 void *smi_alloc_zeroed(size_t bytes);
+
+/* The same for a table: huge_pages asks the kernel for transparent huge
+ * pages (only worth it when the caller faults the table in up front, see
+ * alloc.c). */
+void *smi_alloc_table(size_t bytes, int huge_pages);
 void smi_free(void *p, size_t bytes);
 
 /* Fault in every page of a block now (for callers that asked to pay up front:

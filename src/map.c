@@ -169,14 +169,12 @@ sm_map *sm_new(const sm_options *opts)
         return NULL;
     }
     uint64_t nb = o.capacity ? smi_buckets_to_hold(o.capacity) : SM_MIN_BUCKETS;
-    sm_table *t = smi_table_new(nb);
+    sm_table *t = smi_table_new(nb, o.capacity != 0);
     if (!t) {
         smi_free(m, sizeof *m);
         errno = ENOMEM;
         return NULL;
     }
-    if (o.capacity)
-        smi_prefault(t, t->bytes);  /* pre-sized: no page faults in later puts */
     if (pthread_mutex_init(&m->garbage_lock, NULL) != 0) {
         smi_table_free(t);
         smi_free(m, sizeof *m);

@@ -117,14 +117,12 @@ int smi_resize_start(sm_map *m, sm_table *t, uint64_t want)
             flag_store_release(&m->resizing, 0);
             return RESIZE_NOT_NEEDED;
         }
-        nt = smi_table_new(nb);
+        nt = smi_table_new(nb, want != 0);
         if (!nt) {
             flag_store_release(&m->resizing, 0);
             return SM_ENOMEM;
         }
     }
-    if (want)
-        smi_prefault(nt, nt->bytes);  /* sm_reserve: the caller pays now, not its puts */
     int64_t live = smi_live_sum(m);
     nt->copies_expected = live < 0 ? 0 : (uint64_t)live;
     u64_fetch_add_relaxed(&m->bytes_held, nt->bytes);

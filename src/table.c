@@ -14,16 +14,18 @@
 #include "alloc.h"
 #include "map_internal.h"
 
-sm_table *smi_table_new(uint64_t nbuckets)
+sm_table *smi_table_new(uint64_t nbuckets, int prefault)
 {
     if (nbuckets < SM_MIN_BUCKETS)
         nbuckets = SM_MIN_BUCKETS;
     if (nbuckets > (SIZE_MAX - sizeof(sm_table)) / sizeof(sm_bucket))
         return NULL;
     size_t bytes = sizeof(sm_table) + (size_t)nbuckets * sizeof(sm_bucket);
-    sm_table *t = smi_alloc_zeroed(bytes);
+    sm_table *t = smi_alloc_table(bytes, prefault);
     if (!t)
         return NULL;
+    if (prefault)
+        smi_prefault(t, bytes);
     /* The header is a multiple of 64 bytes, so buckets start on a line. */
     t->buckets = (sm_bucket *)(t + 1);
     t->nbuckets = nbuckets;
