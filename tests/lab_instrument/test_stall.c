@@ -98,8 +98,12 @@ static void closed_loop_under_reports_the_stall(void **state)
      * is an operation that queued behind one */
     assert_true(open_p99 >= INJECTED_NS / 2);
     assert_true(closed_p99 * 4 < open_p99);
-    assert_true(lab_hist_percentile(&closed->hist, 99.9) <=
-                lab_hist_percentile(&open->hist, 99.9));
+    /* Exactly 1 in 1000 closed-loop samples is a stall, so its p99.9 lands on
+     * the stalls themselves (~1 ms), as does the open loop's: the two differ
+     * by the jitter of a 1 ms spin. The claim is only that the closed loop
+     * never reports worse, so allow that jitter (10%). */
+    uint64_t open_p999 = lab_hist_percentile(&open->hist, 99.9);
+    assert_true(lab_hist_percentile(&closed->hist, 99.9) <= open_p999 + open_p999 / 10);
     lab_result_free(open);
     lab_result_free(closed);
 }
