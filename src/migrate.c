@@ -139,6 +139,8 @@ int smi_resize_start(sm_map *m, sm_table *t, uint64_t want)
     return RESIZE_STARTED;
 }
 
+static void touch_next_pages(sm_table *t, sm_table *nt, uint64_t start, uint64_t end);
+
 /* Copy one entry into the new table. The key is absent there (I6), so no
  * search is needed; only the new home's lock, to order us with writers of
  * keys that already live there. */
@@ -171,6 +173,7 @@ static void insert_fresh(sm_table *nt, sm_thread *self, uint64_t h, uint64_t key
 void smi_migrate_home(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt, uint64_t b,
                       uint64_t held)
 {
+    touch_next_pages(t, nt, b, b + 1);
     uint64_t c = b;
     uint64_t meta = held;
     for (uint64_t probe = 0; probe < t->nbuckets; probe++, c = next_bucket(t, c)) {
@@ -226,6 +229,28 @@ static void finish(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt)
     smi_notify_resize(m, SM_RESIZE_FINISH, old_buckets, nt->nbuckets);
 }
 
+/*
+ * Write-fault the pages of the next table that old homes [start, end) map to,
+ * before any of them is FROZEN. Otherwise a reader sent there by a FROZEN
+ * home with nothing copied yet would read-fault the kernel's shared zero page
+ * into its TLB, and the writer's first write to that page later would need a
+ * copy-on-write plus a TLB shootdown IPI to the reader — a stall in the reader
+ * (measured: docs/BENCHMARKS.md, growth). Multiply-shift homes keep hash order,
+ * so the range is contiguous. An atomic add of zero is a write that changes
+ * nothing (the table is live).
+ */
+static void touch_next_pages(sm_table *t, sm_table *nt, uint64_t start, uint64_t end)
+{
+    unsigned __int128 lo = (((unsigned __int128)start << 64) + t->nbuckets - 1) / t->nbuckets;
+    unsigned __int128 hi = (((unsigned __int128)end << 64) + t->nbuckets - 1) / t->nbuckets;
+    uint64_t first = home_of_hash(nt, (uint64_t)lo);
+    uint64_t last = home_of_hash(nt, (uint64_t)(hi - 1));
+    const uint64_t per_page = 4096 / sizeof(sm_bucket);
+    for (uint64_t b = first; b <= last; b += per_page)
+        atomic_fetch_add_explicit(&nt->buckets[b].meta, 0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&nt->buckets[last].meta, 0, memory_order_relaxed);
+}
+
 /* Migrate one chunk of [start, end) and count it. Returns 1 if this call
  * completed the migration. */
 static int migrate_chunk(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt, uint64_t start)
@@ -233,6 +258,7 @@ static int migrate_chunk(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt, 
     uint64_t end = start + SM_MIGRATE_CHUNK;
     if (end > t->nbuckets)
         end = t->nbuckets;
+    touch_next_pages(t, nt, start, end);
     for (uint64_t b = start; b < end; b++) {
         int frozen;
         uint64_t held = smi_lock_home(&t->buckets[b], &frozen);
