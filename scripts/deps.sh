@@ -17,6 +17,7 @@ packages=(
     clang              # the second compiler, and libFuzzer
     libclang-rt-14-dev # clang's sanitizer and libFuzzer runtimes
     gnuplot-nox        # the lab's plots
+    fonts-liberation   # a font for the plots' text (gnuplot only recommends one)
     systemtap-sdt-dev  # <sys/sdt.h>: the USDT probes at resize start/finish
 )
 
