@@ -140,11 +140,13 @@ typedef struct sm_options {
 
 /*
  * sm_new — create a map.
- * opts:    NULL for defaults, or options whose .size is at least
- *          offsetof(sm_options, flags) + sizeof(uint32_t) or smaller (older
- *          callers): fields beyond .size are taken as zero.
- * Returns: the map, or NULL with errno = EINVAL (bad .size or unknown flags)
- *          or errno = ENOMEM. Thread-safe with every other call.
+ * opts:    NULL for defaults, or options with sizeof(size_t) <= .size <=
+ *          4096. Fields beyond .size are taken as zero (a caller built
+ *          against an older, shorter header); a .size larger than this
+ *          header's struct (a newer caller) is accepted and the fields this
+ *          library does not know are ignored.
+ * Returns: the map, or NULL with errno = EINVAL (.size out of range or
+ *          unknown flags) or errno = ENOMEM. Thread-safe with every other call.
  * Owner:   the caller, who frees it with sm_destroy().
  */
 sm_map *sm_new(const sm_options *opts);
@@ -309,8 +311,9 @@ int sm_reserve(sm_map *m, uint64_t n);
 typedef struct sm_stats_info {
     size_t size;                /* sizeof(sm_stats_info), set by the caller */
     uint64_t entries;           /* as sm_size() */
-    uint64_t capacity;          /* entries the current table holds before it grows */
-    uint64_t slots;             /* slots in the current table */
+    uint64_t capacity;          /* entries the root table holds before it grows */
+    uint64_t slots;             /* slots in the root table (during a resize: the
+                                   table being left, so entries may exceed it) */
     uint64_t bytes_held;        /* tables, including old ones not yet freed */
     uint64_t grows;             /* resizes to a larger table, since sm_new */
     uint64_t shrinks;           /* resizes to a smaller table */
