@@ -46,12 +46,6 @@ struct sm_iter {
 
 #define HASH_END ((unsigned __int128)1 << 64)
 
-/* First hash whose home in a table of nb buckets is b (b may be nb). */
-static unsigned __int128 bucket_start(uint64_t b, uint64_t nb)
-{
-    return (((unsigned __int128)b << 64) + nb - 1) / nb;
-}
-
 static int reserve_pairs(sm_iter *it, size_t want)
 {
     if (want <= it->capacity)
@@ -132,7 +126,7 @@ static int collect_range(sm_iter *it, sm_table *t, unsigned __int128 lo, unsigne
     uint64_t first = home_of_hash(t, (uint64_t)lo);
     uint64_t last = home_of_hash(t, (uint64_t)(hi - 1));
     for (uint64_t b = first; b <= last; b++) {
-        unsigned __int128 blo = bucket_start(b, nb), bhi = bucket_start(b + 1, nb);
+        unsigned __int128 blo = first_hash_of_bucket(b, nb), bhi = first_hash_of_bucket(b + 1, nb);
         if (blo < lo)
             blo = lo;
         if (bhi > hi)
@@ -181,7 +175,7 @@ int sm_iter_next(sm_iter *it, uint64_t *key, uint64_t *value)
         /* Acquire pairs with the root switch (I8). */
         sm_table *t = atomic_load_explicit(&it->map->root, memory_order_acquire);
         uint64_t b = home_of_hash(t, (uint64_t)it->cursor);
-        unsigned __int128 hi = bucket_start(b + 1, t->nbuckets);
+        unsigned __int128 hi = first_hash_of_bucket(b + 1, t->nbuckets);
         it->npairs = 0;
         it->next_pair = 0;
         int rc = collect_range(it, t, it->cursor, hi);

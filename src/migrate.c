@@ -139,8 +139,6 @@ int smi_resize_start(sm_map *m, sm_table *t, uint64_t want)
     return RESIZE_STARTED;
 }
 
-static void touch_next_pages(sm_table *t, sm_table *nt, uint64_t start, uint64_t end);
-
 /* Copy one entry into the new table. The key is absent there (I6), so no
  * search is needed; only the new home's lock, to order us with writers of
  * keys that already live there. */
@@ -170,10 +168,11 @@ static void insert_fresh(sm_table *nt, sm_thread *self, uint64_t h, uint64_t key
     }
 }
 
-void smi_migrate_home(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt, uint64_t b,
-                      uint64_t held)
+/* Copy home b's keys and freeze it; the caller holds b's lock and has already
+ * written the next table's pages for b (touch_next_pages). */
+static void migrate_home_locked(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt,
+                                uint64_t b, uint64_t held)
 {
-    touch_next_pages(t, nt, b, b + 1);
     uint64_t c = b;
     uint64_t meta = held;
     for (uint64_t probe = 0; probe < t->nbuckets; probe++, c = next_bucket(t, c)) {
@@ -241,8 +240,8 @@ static void finish(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt)
  */
 static void touch_next_pages(sm_table *t, sm_table *nt, uint64_t start, uint64_t end)
 {
-    unsigned __int128 lo = (((unsigned __int128)start << 64) + t->nbuckets - 1) / t->nbuckets;
-    unsigned __int128 hi = (((unsigned __int128)end << 64) + t->nbuckets - 1) / t->nbuckets;
+    unsigned __int128 lo = first_hash_of_bucket(start, t->nbuckets);
+    unsigned __int128 hi = first_hash_of_bucket(end, t->nbuckets);
     uint64_t first = home_of_hash(nt, (uint64_t)lo);
     uint64_t last = home_of_hash(nt, (uint64_t)(hi - 1));
     const uint64_t per_page = 4096 / sizeof(sm_bucket);
@@ -263,7 +262,7 @@ static int migrate_chunk(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt, 
         int frozen;
         uint64_t held = smi_lock_home(&t->buckets[b], &frozen);
         if (!frozen)
-            smi_migrate_home(m, self, t, nt, b, held);
+            migrate_home_locked(m, self, t, nt, b, held);
     }
     /* acq_rel: our FROZEN stores happen-before the finisher's root switch,
      * and the finisher sees everybody's. */
@@ -360,4 +359,11 @@ void smi_reclaim_maybe(sm_map *m, sm_thread *self)
 size_t smi_reclaim(sm_map *m)
 {
     return m ? reclaim(m, 1) : 0;
+}
+
+void smi_migrate_home(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt, uint64_t b,
+                      uint64_t held)
+{
+    touch_next_pages(t, nt, b, b + 1);
+    migrate_home_locked(m, self, t, nt, b, held);
 }

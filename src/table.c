@@ -66,7 +66,7 @@ uint64_t smi_lock_home(sm_bucket *bk, int *frozen)
     unsigned spins = 0;
     for (;;) {
         /* Acquire: seeing FROZEN must also show the moved keys in the next
-         * table (pairs with the release unlock in smi_migrate_home). */
+         * table (pairs with the release unlock that freezes a home in migrate.c). */
         uint64_t m = u64_load_acquire(&bk->meta);
         if (m & META_FROZEN) {
             *frozen = 1;

@@ -90,6 +90,14 @@ static inline uint64_t home_of_hash(const sm_table *t, uint64_t h)
     return (uint64_t)(((unsigned __int128)h * t->nbuckets) >> 64);
 }
 
+/* The first hash whose home in a table of nb buckets is b (b may be nb, which
+ * gives 2^64): the inverse of home_of_hash, so [first_hash(b), first_hash(b+1))
+ * is exactly the hash range of home b, in any table size. */
+static inline unsigned __int128 first_hash_of_bucket(uint64_t b, uint64_t nb)
+{
+    return (((unsigned __int128)b << 64) + nb - 1) / nb;
+}
+
 static inline uint64_t next_bucket(const sm_table *t, uint64_t i)
 {
     return i + 1 == t->nbuckets ? 0 : i + 1;
