@@ -57,6 +57,11 @@ typedef struct lab_engine {
 
     /* Optional: ask the engine to report resize events to fn. */
     void (*set_event_hook)(void *map, lab_event_fn fn, void *ctx);
+
+    /* 1 = the map lives in another runtime's process (lab/external/): the
+     * function pointers above are NULL and lab_run hands the whole measured
+     * run to that process. */
+    int out_of_process;
 } lab_engine;
 
 /* Every engine compiled in; the registry lives in engines/registry.c. */

@@ -175,9 +175,8 @@ static void test_every_engine_matches_reference(void **state)
     uint64_t seed = et_seed("engines_model");
     size_t count;
     const lab_engine *const *all = lab_engines_all(&count);
-    assert_int_equal(count, 5);
     for (size_t k = 0; k < count; k++) {
-        if (!et_wanted(all[k]->name))
+        if (!et_wanted(all[k]->name) || all[k]->out_of_process)
             continue;
         printf("engine %s\n", all[k]->name);
         fflush(stdout);
@@ -187,16 +186,24 @@ static void test_every_engine_matches_reference(void **state)
     assert_null(lab_engine_find("no-such-engine"));
 }
 
+/* The library first, its Go models next, the validation engine last; the
+ * peers found at build time in between. Names are unique. */
 static void test_registry_order(void **state)
 {
     (void)state;
-    static const char *const names[] = { "steady", "gomap", "sharded", "syncmap", "stall" };
+    static const char *const first[] = { "steady", "gomap", "sharded", "syncmap" };
     size_t count;
     const lab_engine *const *all = lab_engines_all(&count);
-    assert_int_equal(count, sizeof names / sizeof names[0]);
+    assert_true(count >= 5);
+    for (size_t k = 0; k < 4; k++)
+        assert_string_equal(all[k]->name, first[k]);
+    assert_string_equal(all[count - 1]->name, "stall");
     for (size_t k = 0; k < count; k++) {
-        assert_string_equal(all[k]->name, names[k]);
         assert_non_null(all[k]->description);
+        for (size_t j = 0; j < k; j++)
+            assert_string_not_equal(all[j]->name, all[k]->name);
+        if (all[k]->out_of_process)
+            continue;
         assert_non_null(all[k]->create);
         assert_non_null(all[k]->get);
         assert_non_null(all[k]->put);
