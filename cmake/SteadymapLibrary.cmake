@@ -1,6 +1,13 @@
 # The library, as a static and a shared library built from the same sources.
 # Expects STEADYMAP_SOURCES (the globbed src/*.c) and Threads::Threads.
 
+# xxhash (Debian libxxhash-dev) hashes string keys. It is compiled in header-only
+# (XXH_INLINE_ALL in src/strkey.c), so users of the library never need it.
+find_path(STEADYMAP_XXHASH_INCLUDE_DIR xxhash.h)
+if(NOT STEADYMAP_XXHASH_INCLUDE_DIR)
+    message(FATAL_ERROR "xxhash.h not found: install libxxhash-dev (scripts/deps.sh does)")
+endif()
+
 function(steadymap_configure_library target)
     target_sources(${target} PRIVATE ${STEADYMAP_SOURCES})
     target_include_directories(${target}
@@ -8,7 +15,8 @@ function(steadymap_configure_library target)
             $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
             $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>
         PRIVATE
-            ${PROJECT_SOURCE_DIR}/src)
+            ${PROJECT_SOURCE_DIR}/src
+            ${STEADYMAP_XXHASH_INCLUDE_DIR})
     # mmap/madvise, syscall and getrandom are GNU/Linux interfaces that strict
     # C11 mode hides; the public header stays plain C11 for callers.
     target_compile_definitions(${target} PRIVATE _GNU_SOURCE)

@@ -6,9 +6,11 @@
  * both carry their own size (so fields can be appended without breaking the
  * ABI), and the functions below, each with its own contract block.
  *
- * Keys and values are uint64_t. Every key is allowed, 0 and UINT64_MAX
- * included: the map keeps no sentinel visible to users. A value can hold a
- * pointer cast to uint64_t; the map never dereferences it.
+ * Values are uint64_t. Keys are uint64_t, or byte strings when the map is
+ * created with SM_STRING_KEYS (one kind per map, see "String keys" below).
+ * Every key is allowed, 0 and UINT64_MAX and the empty string included: the
+ * map keeps no sentinel visible to users. A value can hold a pointer cast to
+ * uint64_t; the map never dereferences it.
  *
  * ---------------------------------------------------------------------------
  * Thread-safety, for every function unless its block says otherwise
@@ -42,11 +44,18 @@
  * Ownership
  * O1. The map owns its memory; values are opaque 64-bit words. sm_destroy()
  *     frees everything the map allocated and nothing else.
+ * O2. String keys are copied into the map; the caller keeps its buffer and
+ *     may reuse it as soon as the call returns. The map frees its copy when
+ *     the key leaves the map, once no reader can still be comparing with it.
  *
  * Bad input
  * B1. No function aborts or crashes on a NULL map or a NULL required pointer:
  *     it returns SM_EINVAL (or the documented neutral value). Out-pointers
  *     marked "may be NULL" are simply not written when NULL.
+ * B2. A uint64_t-key function called on a string-keyed map, or a *_str
+ *     function on a uint64_t-keyed map, returns SM_EINVAL and changes nothing
+ *     (sm_iter_new succeeds for both kinds; the wrong sm_iter_next* returns
+ *     SM_EINVAL).
  */
 #ifndef STEADYMAP_H
 #define STEADYMAP_H
@@ -81,8 +90,13 @@ typedef enum sm_status {
 /* An opaque concurrent map. */
 typedef struct sm_map sm_map;
 
-/* sm_options.flags: none are defined yet; an unknown bit is SM_EINVAL. */
-#define SM_FLAGS_KNOWN 0u
+/* sm_options.flags; an unknown bit is SM_EINVAL. */
+/* Keys are byte strings (the *_str functions), not uint64_t. */
+#define SM_STRING_KEYS 1u
+#define SM_FLAGS_KNOWN SM_STRING_KEYS
+
+/* The longest string key accepted (1 GiB); longer is SM_EINVAL. */
+#define SM_STR_KEY_MAX ((size_t)1 << 30)
 
 /* What a resize observer is told (sm_options.on_resize). */
 typedef enum sm_resize_kind {
@@ -328,6 +342,7 @@ typedef struct sm_stats_info {
     uint64_t retired_values;    /* values waiting for free_value (R1) */
     uint64_t tombstones;        /* deleted slots not yet reused, current table */
     uint64_t guards_active;     /* threads holding sm_pin, process wide */
+    uint64_t retired_keys;      /* string keys removed, waiting for readers to leave */
 } sm_stats_info;
 
 /*
@@ -385,6 +400,58 @@ int sm_iter_next(sm_iter *it, uint64_t *key, uint64_t *value);
 
 /* Frees the iterator. NULL is a no-op. */
 void sm_iter_free(sm_iter *it);
+
+/*
+ * String keys (maps created with SM_STRING_KEYS in sm_options.flags)
+ *
+ * A key is `len` bytes at `key` (any bytes, not NUL-terminated; key may be
+ * NULL when len is 0), 0 <= len <= SM_STR_KEY_MAX. Each function below has
+ * the semantics, return codes, thread-safety and ordering of its uint64_t
+ * twin above, plus:
+ *   - SM_EINVAL for a key NULL with len > 0, len > SM_STR_KEY_MAX, or a map
+ *     without SM_STRING_KEYS (B2);
+ *   - functions that may insert (put, insert, get_or_insert, compute) copy
+ *     the key (O2) and return SM_ENOMEM when that copy cannot be allocated;
+ *     functions that may remove a key (delete, compute, clear) reserve room
+ *     to retire its copy and may return SM_ENOMEM before changing anything.
+ * Reads stay lock-free (T2): a lookup compares keys only in slots whose 8-bit
+ * fingerprint matches and whose stored 64-bit hash equals the key's, so a
+ * miss usually compares no bytes and a hit compares them once. The hash is
+ * XXH3 keyed with a per-map 192-byte secret (docs/DESIGN.md, "String keys").
+ */
+int sm_get_str(sm_map *m, const void *key, size_t len, uint64_t *value);
+int sm_put_str(sm_map *m, const void *key, size_t len, uint64_t value, uint64_t *old);
+int sm_insert_str(sm_map *m, const void *key, size_t len, uint64_t value, uint64_t *existing);
+int sm_replace_str(sm_map *m, const void *key, size_t len, uint64_t value, uint64_t *old);
+int sm_cas_str(sm_map *m, const void *key, size_t len, uint64_t expected, uint64_t desired,
+               uint64_t *actual);
+int sm_delete_str(sm_map *m, const void *key, size_t len, uint64_t *old);
+int sm_get_or_insert_str(sm_map *m, const void *key, size_t len, uint64_t value,
+                         uint64_t *actual);
+
+/* As sm_compute_fn; key points to len bytes valid during the call. */
+typedef sm_compute_action (*sm_compute_str_fn)(const void *key, size_t len, int present,
+                                               uint64_t *value, void *ctx);
+int sm_compute_str(sm_map *m, const void *key, size_t len, sm_compute_str_fn fn, void *ctx,
+                   uint64_t *result);
+
+/*
+ * sm_get_many_str — as sm_get_many, for n keys keys[i] of lens[i] bytes.
+ * keys and lens may be NULL only if n == 0; keys[i] may be NULL if lens[i] is 0.
+ */
+int sm_get_many_str(sm_map *m, const void *const *keys, const size_t *lens, size_t n,
+                    uint64_t *values, uint8_t *found);
+
+/*
+ * sm_iter_next_str — the next entry of a walk over a string-keyed map, with
+ * the guarantees G1-G4.
+ * key, len: may be NULL; on SM_OK *key points to a copy of the key's *len
+ *          bytes owned by the iterator, valid until the next call on it or
+ *          sm_iter_free.
+ * value:   may be NULL.
+ * Returns: as sm_iter_next; SM_EINVAL also when the map has uint64_t keys.
+ */
+int sm_iter_next_str(sm_iter *it, const void **key, size_t *len, uint64_t *value);
 
 /* A static English description of a status code ("unknown status" otherwise). */
 const char *sm_status_str(int status);

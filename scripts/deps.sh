@@ -14,6 +14,7 @@ packages=(
     libc6-dev          # C headers and libc
     pkg-config         # finds cmocka; the consumer test uses steadymap.pc
     libcmocka-dev      # the unit-test framework
+    libxxhash-dev      # xxhash.h: the string-key hash, compiled in header-only
     clang              # the second compiler, and libFuzzer
     libclang-rt-14-dev # clang's sanitizer and libFuzzer runtimes
     gnuplot-nox        # the lab's plots

@@ -32,20 +32,25 @@
 static atomic_u64 allocations;
 static atomic_u64 fail_at;          /* allocation number that fails; 0 = none */
 static atomic_u64 bytes_live;
+/* Set once a test uses a hook below: from then on smi_alloc_small counts too. */
+static atomic_u64 testing_hooks_used;
 
 void smi_fail_allocation_at(uint64_t n)
 {
+    u64_store_relaxed(&testing_hooks_used, 1);
     uint64_t now = u64_load_relaxed(&allocations);
     u64_store_relaxed(&fail_at, n ? now + n : 0);
 }
 
 uint64_t smi_allocations(void)
 {
+    u64_store_relaxed(&testing_hooks_used, 1);
     return u64_load_relaxed(&allocations);
 }
 
 uint64_t smi_bytes_live(void)
 {
+    u64_store_relaxed(&testing_hooks_used, 1);
     return u64_load_relaxed(&bytes_live);
 }
 
@@ -121,6 +126,28 @@ void smi_free(void *p, size_t bytes)
         munmap(p, size);
     else
         free(p);
+}
+
+void *smi_alloc_small(size_t bytes, int *counted)
+{
+    /* Relaxed: the flag only selects bookkeeping; a test sets it before it
+     * starts the threads whose allocations it counts. */
+    *counted = u64_load_relaxed(&testing_hooks_used) != 0;
+    if (*counted && injected_failure())
+        return NULL;
+    void *p = malloc(bytes);
+    if (p && *counted)
+        u64_fetch_add_relaxed(&bytes_live, bytes);
+    return p;
+}
+
+void smi_free_small(void *p, size_t bytes, int counted)
+{
+    if (!p)
+        return;
+    if (counted)
+        u64_fetch_sub_relaxed(&bytes_live, bytes);
+    free(p);
 }
 
 void smi_prefault(void *p, size_t bytes)

@@ -18,6 +18,16 @@ void *smi_alloc_zeroed(size_t bytes);
 void *smi_alloc_table(size_t bytes, int huge_pages);
 void smi_free(void *p, size_t bytes);
 
+/*
+ * Small unaligned blocks made per entry (string key copies), not zeroed.
+ * They take part in failure injection and byte counting only once a test has
+ * called one of the testing.h hooks (*counted says whether this block was
+ * counted; pass it back to smi_free_small): a production process pays no
+ * shared counter per insert.
+ */
+void *smi_alloc_small(size_t bytes, int *counted);
+void smi_free_small(void *p, size_t bytes, int counted);
+
 /* Fault in every page of a block now (for callers that asked to pay up front:
  * sm_reserve, sm_new with a capacity), so later writes take no page fault. */
 void smi_prefault(void *p, size_t bytes);

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "map_internal.h"
 #include "testing.h"
@@ -35,6 +36,25 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* String keys are equal by content, not by the address of their copies. */
+static int cmp_skey(const void *a, const void *b)
+{
+    const smi_skey *x = skey_of(*(const uint64_t *)a), *y = skey_of(*(const uint64_t *)b);
+    if (x->hash != y->hash)
+        return x->hash < y->hash ? -1 : 1;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return memcmp(x->bytes, y->bytes, x->len);
+}
+
+static int found_by_get(sm_map *m, uint64_t key_word)
+{
+    if (!m->string_keys)
+        return sm_get(m, key_word, NULL) == SM_OK;
+    const smi_skey *k = skey_of(key_word);
+    return sm_get_str(m, k->bytes, k->len, NULL) == SM_OK;
+}
+
 /* Check one table. `old` is the table being migrated out of (NULL when t is
  * that table or no migration runs): a key of t counts only where I6 says it
  * lives. */
@@ -58,7 +78,7 @@ static int check_table(checker *c, sm_table *t, sm_table *old, int migrating)
             if (tag == TAG_TOMB)
                 continue;
             uint64_t k = u64_load_relaxed(&bk->slot[i].key);
-            uint64_t h = hash_u64(&c->m->hash_key, k);
+            uint64_t h = smi_slot_hash(c->m, k);
             if (tag != tag_of_hash(h))
                 return fail(c, "slot tag does not match key %llu", (unsigned long long)k);
             uint64_t home = home_of_hash(t, h);
@@ -108,15 +128,16 @@ int smi_check_invariants(sm_map *m, char *why, size_t why_len)
     if (rc == 0 && !nt && flag_load_relaxed(&m->resizing))
         rc = fail(&c, "I7: resize gate closed with no migration");
     if (rc == 0) {
-        qsort(c.keys, c.nkeys, sizeof *c.keys, cmp_u64);
+        int (*cmp)(const void *, const void *) = m->string_keys ? cmp_skey : cmp_u64;
+        qsort(c.keys, c.nkeys, sizeof *c.keys, cmp);
         for (size_t i = 1; i < c.nkeys && rc == 0; i++)
-            if (c.keys[i] == c.keys[i - 1])
+            if (cmp(&c.keys[i], &c.keys[i - 1]) == 0)
                 rc = fail(&c, "I1: key %llu present twice", (unsigned long long)c.keys[i]);
     }
     if (rc == 0 && (int64_t)c.nkeys != smi_live_sum(m))
         rc = fail(&c, "entry count %lld but %zu keys present", (long long)smi_live_sum(m), c.nkeys);
     for (size_t i = 0; rc == 0 && i < c.nkeys; i++) {
-        if (sm_get(m, c.keys[i], NULL) != SM_OK)
+        if (!found_by_get(m, c.keys[i]))
             rc = fail(&c, "key %llu present but sm_get misses it", (unsigned long long)c.keys[i]);
     }
     free(c.keys);

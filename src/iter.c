@@ -26,11 +26,17 @@
  *   G4  A key inserted or deleted during the iteration may or may not be
  *       returned.
  *
+ * String keys are copied into the iterator's own buffer during the step, while
+ * the epoch still keeps the map's copies alive; sm_iter_next_str hands out
+ * pointers into that buffer.
+ *
  * No epoch, lock or table pointer is held between calls to sm_iter_next: a
  * slow iterator holds back neither writers nor memory reclamation, and it
  * sees a resize that happens between two calls as if it had always been so.
  */
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "alloc.h"
 #include "map_internal.h"
@@ -38,10 +44,14 @@
 struct sm_iter {
     sm_map *map;
     unsigned __int128 cursor;  /* next hash to visit; 2^64 = done */
-    uint64_t *pairs;           /* collected (key, value) pairs of one step */
+    uint64_t *pairs;           /* collected (key, value) pairs of one step;
+                                  string keys: (offset in keybuf, value) */
     size_t npairs;
     size_t next_pair;
     size_t capacity;           /* pairs the buffer holds */
+    unsigned char *keybuf;     /* string keys of one step: length, then bytes */
+    size_t keybuf_used;
+    size_t keybuf_cap;
 };
 
 #define HASH_END ((unsigned __int128)1 << 64)
@@ -64,6 +74,40 @@ static int reserve_pairs(sm_iter *it, size_t want)
     return 1;
 }
 
+static int reserve_keybuf(sm_iter *it, size_t more)
+{
+    if (it->keybuf_used + more <= it->keybuf_cap)
+        return 1;
+    size_t cap = it->keybuf_cap ? it->keybuf_cap * 2 : 4096;
+    while (cap < it->keybuf_used + more)
+        cap *= 2;
+    unsigned char *p = smi_alloc_zeroed(cap);
+    if (!p)
+        return 0;
+    if (it->keybuf_used)
+        memcpy(p, it->keybuf, it->keybuf_used);
+    smi_free(it->keybuf, it->keybuf_cap);
+    it->keybuf = p;
+    it->keybuf_cap = cap;
+    return 1;
+}
+
+/* Append a copy of a string key; returns its offset, or SIZE_MAX when out
+ * of memory. The map's copy is alive: we are inside the epoch section. */
+static size_t save_key(sm_iter *it, uint64_t key_word)
+{
+    const smi_skey *k = skey_of(key_word);
+    size_t len = k->len;
+    if (!reserve_keybuf(it, sizeof len + len))
+        return SIZE_MAX;
+    size_t at = it->keybuf_used;
+    memcpy(it->keybuf + at, &len, sizeof len);
+    if (len)
+        memcpy(it->keybuf + at + sizeof len, k->bytes, len);
+    it->keybuf_used += sizeof len + len;
+    return at;
+}
+
 enum { SNAP_OK, SNAP_FROZEN, SNAP_RETRY, SNAP_NOMEM };
 
 /*
@@ -73,9 +117,10 @@ enum { SNAP_OK, SNAP_FROZEN, SNAP_RETRY, SNAP_NOMEM };
 static int snapshot_home(sm_iter *it, sm_table *t, uint64_t b, unsigned __int128 lo,
                          unsigned __int128 hi)
 {
-    const sm_hash_key *hk = &it->map->hash_key;
+    sm_map *m = it->map;
     sm_bucket *home = &t->buckets[b];
     size_t mark = it->npairs;
+    size_t key_mark = it->keybuf_used;
     /* Acquire: as in lookup (map.c). */
     uint64_t first = u64_load_acquire(&home->meta);
     if (first & META_FROZEN)
@@ -92,19 +137,23 @@ static int snapshot_home(sm_iter *it, sm_table *t, uint64_t b, unsigned __int128
             /* Acquire: O1 for the value, O2 for the re-read below. */
             uint64_t k = u64_load_acquire(&bk->slot[i].key);
             uint64_t v = u64_load_acquire(&bk->slot[i].value);
-            uint64_t h = hash_u64(hk, k);
+            uint64_t h = smi_slot_hash(m, k);
             if (home_of_hash(t, h) != b || h < lo || h >= hi)
                 continue;
-            if (!reserve_pairs(it, it->npairs + 1)) {
+            uint64_t saved = k;
+            if (!reserve_pairs(it, it->npairs + 1) ||
+                (m->string_keys && (saved = save_key(it, k)) == SIZE_MAX)) {
                 it->npairs = mark;
+                it->keybuf_used = key_mark;
                 return SNAP_NOMEM;
             }
-            it->pairs[2 * it->npairs] = k;
+            it->pairs[2 * it->npairs] = saved;
             it->pairs[2 * it->npairs + 1] = v;
             it->npairs++;
         }
         if (!meta_same(u64_load_relaxed(&bk->meta), meta)) {
             it->npairs = mark;
+            it->keybuf_used = key_mark;
             return SNAP_RETRY;
         }
         if (!(meta & META_OVERFLOW))
@@ -113,6 +162,7 @@ static int snapshot_home(sm_iter *it, sm_table *t, uint64_t b, unsigned __int128
     /* I5: the home unchanged means no key of it came or went meanwhile. */
     if (!meta_same(u64_load_relaxed(&home->meta), first)) {
         it->npairs = mark;
+        it->keybuf_used = key_mark;
         return SNAP_RETRY;
     }
     return SNAP_OK;
@@ -162,10 +212,10 @@ sm_iter *sm_iter_new(sm_map *m)
     return it;
 }
 
-int sm_iter_next(sm_iter *it, uint64_t *key, uint64_t *value)
+/* Make the next entry available, collecting the next step's when the last
+ * one is used up. Returns SM_OK, SM_NOT_FOUND (done) or SM_ENOMEM. */
+static int refill(sm_iter *it)
 {
-    if (!it)
-        return SM_EINVAL;
     while (it->next_pair == it->npairs) {
         if (it->cursor >= HASH_END)
             return SM_NOT_FOUND;
@@ -178,6 +228,7 @@ int sm_iter_next(sm_iter *it, uint64_t *key, uint64_t *value)
         unsigned __int128 hi = first_hash_of_bucket(b + 1, t->nbuckets);
         it->npairs = 0;
         it->next_pair = 0;
+        it->keybuf_used = 0;
         int rc = collect_range(it, t, it->cursor, hi);
         smi_epoch_exit(self);
         if (rc != SM_OK) {
@@ -186,8 +237,38 @@ int sm_iter_next(sm_iter *it, uint64_t *key, uint64_t *value)
         }
         it->cursor = hi;
     }
+    return SM_OK;
+}
+
+int sm_iter_next(sm_iter *it, uint64_t *key, uint64_t *value)
+{
+    if (!it || it->map->string_keys)
+        return SM_EINVAL;
+    int rc = refill(it);
+    if (rc != SM_OK)
+        return rc;
     if (key)
         *key = it->pairs[2 * it->next_pair];
+    if (value)
+        *value = it->pairs[2 * it->next_pair + 1];
+    it->next_pair++;
+    return SM_OK;
+}
+
+int sm_iter_next_str(sm_iter *it, const void **key, size_t *len, uint64_t *value)
+{
+    if (!it || !it->map->string_keys)
+        return SM_EINVAL;
+    int rc = refill(it);
+    if (rc != SM_OK)
+        return rc;
+    const unsigned char *rec = it->keybuf + it->pairs[2 * it->next_pair];
+    size_t n;
+    memcpy(&n, rec, sizeof n);
+    if (key)
+        *key = rec + sizeof n;
+    if (len)
+        *len = n;
     if (value)
         *value = it->pairs[2 * it->next_pair + 1];
     it->next_pair++;
@@ -199,5 +280,6 @@ void sm_iter_free(sm_iter *it)
     if (!it)
         return;
     smi_free(it->pairs, it->capacity * 2 * sizeof *it->pairs);
+    smi_free(it->keybuf, it->keybuf_cap);
     smi_free(it, sizeof *it);
 }

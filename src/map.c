@@ -182,11 +182,14 @@ sm_map *sm_new(const sm_options *opts)
         return NULL;
     }
     m->hash_key = hash_key_from_seed(o.seed ? o.seed : random_seed());
+    m->string_keys = (o.flags & SM_STRING_KEYS) != 0;
+    if (m->string_keys)
+        smi_secret_init(m->secret, o.seed);
     m->on_resize = o.on_resize;
     m->on_resize_ctx = o.on_resize_ctx;
     m->free_value = o.free_value;
     m->free_value_ctx = o.free_value_ctx;
-    if (m->free_value && !(m->limbo = smi_limbo_new())) {
+    if ((m->free_value || m->string_keys) && !(m->limbo = smi_limbo_new())) {
         pthread_mutex_destroy(&m->garbage_lock);
         smi_table_free(t);
         smi_free(m, sizeof *m);
@@ -200,9 +203,10 @@ sm_map *sm_new(const sm_options *opts)
     return m;
 }
 
-/* Hand every value still in the map to free_value: the live slots of t whose
- * home is authoritative there (I6), or all live slots of a next table. */
-static void free_present_values(sm_map *m, sm_table *t, int all)
+/* Release what the entries still in the map own: their values to free_value
+ * and their key copies to the allocator. Only the live slots of t whose home
+ * is authoritative there (I6) count, or all live slots of a next table. */
+static void release_present(sm_map *m, sm_table *t, int all)
 {
     for (uint64_t b = 0; b < t->nbuckets; b++) {
         sm_bucket *bk = &t->buckets[b];
@@ -210,10 +214,14 @@ static void free_present_values(sm_map *m, sm_table *t, int all)
         for (unsigned i = 0; i < SM_SLOTS; i++) {
             if (meta_tag(meta, i) < 2)
                 continue;
-            uint64_t h = hash_u64(&m->hash_key, u64_load_relaxed(&bk->slot[i].key));
-            uint64_t home_meta = u64_load_relaxed(&t->buckets[home_of_hash(t, h)].meta);
-            if (all || !(home_meta & META_FROZEN))
+            uint64_t k = u64_load_relaxed(&bk->slot[i].key);
+            uint64_t home_meta = u64_load_relaxed(&t->buckets[home_of_hash(t, smi_slot_hash(m, k))].meta);
+            if (!all && (home_meta & META_FROZEN))
+                continue;
+            if (m->free_value)
                 m->free_value(u64_load_relaxed(&bk->slot[i].value), m->free_value_ctx);
+            if (m->string_keys)
+                smi_skey_free(k);
         }
     }
 }
@@ -222,12 +230,14 @@ void sm_destroy(sm_map *m)
 {
     if (!m)
         return;
-    if (m->free_value) {
+    if (m->limbo) {
         sm_table *root = atomic_load_explicit(&m->root, memory_order_acquire);
         sm_table *nt = atomic_load_explicit(&root->next, memory_order_acquire);
-        free_present_values(m, root, 0);
+        /* The root first: its frozen homes' stale slots are hashed through
+         * key copies that the next table still owns. */
+        release_present(m, root, 0);
         if (nt)
-            free_present_values(m, nt, 1);
+            release_present(m, nt, 1);
         smi_limbo_destroy(m);
     }
     sm_table *t = atomic_load_explicit(&m->root, memory_order_acquire);
@@ -248,8 +258,15 @@ void sm_destroy(sm_map *m)
 /* ------------------------------------------------------------------------ */
 /* Reads                                                                     */
 
-__attribute__((noinline)) int smi_lookup(sm_table *t, uint64_t h, uint64_t key,
-                                          uint64_t *value)
+/*
+ * The full lookup, for both key kinds: `str` is a compile-time constant in
+ * each caller below, so each gets its own specialised copy. A uint64 key is
+ * compared as a word; a string key through its copy (strkey.h), whose stored
+ * hash is compared before any byte.
+ */
+static inline __attribute__((always_inline)) int lookup_in(sm_table *t, uint64_t h, uint64_t key,
+                                                          const void *kb, size_t kl, int str,
+                                                          uint64_t *value)
 {
     const unsigned tag = (unsigned)tag_of_hash(h);
     for (;;) {
@@ -276,8 +293,10 @@ __attribute__((noinline)) int smi_lookup(sm_table *t, uint64_t h, uint64_t key,
             for (; match; match &= match - 1) {
                 unsigned i = (unsigned)__builtin_ctz(match) / 8;
                 /* Acquire loads keep the re-read of meta below after them
-                 * (O2) and carry the writer's release (O1). */
-                if (u64_load_acquire(&bk->slot[i].key) != key)
+                 * (O2) and carry the writer's release (O1), which for a
+                 * string key includes the bytes of its copy. */
+                uint64_t k = u64_load_acquire(&bk->slot[i].key);
+                if (str ? !skey_equals(k, h, kb, kl) : k != key)
                     continue;
                 uint64_t v = u64_load_acquire(&bk->slot[i].value);
                 if (!meta_same(u64_load_relaxed(&bk->meta), meta)) {
@@ -309,6 +328,17 @@ __attribute__((noinline)) int smi_lookup(sm_table *t, uint64_t h, uint64_t key,
     }
 }
 
+__attribute__((noinline)) int smi_lookup(sm_table *t, uint64_t h, uint64_t key, uint64_t *value)
+{
+    return lookup_in(t, h, key, NULL, 0, 0, value);
+}
+
+__attribute__((noinline)) int smi_lookup_str(sm_table *t, uint64_t h, const void *key, size_t len,
+                                              uint64_t *value)
+{
+    return lookup_in(t, h, 0, key, len, 1, value);
+}
+
 /*
  * The common case, a key in its home bucket or a miss there with no
  * overflow, in as few instructions as possible: out-of-cache lookups overlap
@@ -318,7 +348,7 @@ __attribute__((noinline)) int smi_lookup(sm_table *t, uint64_t h, uint64_t key,
  */
 int sm_get(sm_map *m, uint64_t key, uint64_t *value)
 {
-    if (!m)
+    if (!m || m->string_keys)
         return SM_EINVAL;
     sm_thread *self = smi_epoch_enter();
     if (!self)
@@ -360,6 +390,32 @@ int sm_get(sm_map *m, uint64_t key, uint64_t *value)
 /* ------------------------------------------------------------------------ */
 /* Writes                                                                    */
 
+/* One write, for either key kind. */
+typedef struct op_args {
+    op_kind kind;
+    uint64_t key;         /* uint64 maps: the key. String maps: the key's copy
+                             once made (strkey.h), else 0 */
+    const void *kbytes;   /* string maps: the caller's key */
+    size_t klen;
+    uint64_t value;       /* put/insert/replace value, cas desired */
+    uint64_t expected;    /* cas */
+    uint64_t *out;        /* old / existing / actual / compute result */
+    sm_compute_fn fn;     /* compute, uint64 keys */
+    sm_compute_str_fn sfn;/* compute, string keys */
+    void *ctx;
+} op_args;
+
+static inline int key_matches(const sm_map *m, uint64_t word, uint64_t h, const op_args *a)
+{
+    return m->string_keys ? skey_equals(word, h, a->kbytes, a->klen) : word == a->key;
+}
+
+static sm_compute_action call_compute(const op_args *a, int present, uint64_t *value)
+{
+    return a->sfn ? a->sfn(a->kbytes, a->klen, present, value, a->ctx)
+                  : a->fn(a->key, present, value, a->ctx);
+}
+
 typedef struct found_slot {
     uint64_t bucket;
     unsigned slot;
@@ -370,8 +426,8 @@ typedef struct found_slot {
  * by I1: no other thread can add, remove or move this key meanwhile.
  * Returns 1 and the position if present.
  */
-static int find_locked(const sm_table *t, uint64_t b, uint64_t held, uint64_t h, uint64_t key,
-                       found_slot *at, uint64_t *chain_len)
+static int find_locked(const sm_map *m, const sm_table *t, uint64_t b, uint64_t held, uint64_t h,
+                       const op_args *a, found_slot *at, uint64_t *chain_len)
 {
     const unsigned tag = (unsigned)tag_of_hash(h);
     uint64_t c = b;
@@ -382,7 +438,7 @@ static int find_locked(const sm_table *t, uint64_t b, uint64_t held, uint64_t h,
             meta = u64_load_acquire(&bk->meta);
         for (uint32_t match = meta_match(meta, tag); match; match &= match - 1) {
             unsigned i = (unsigned)__builtin_ctz(match) / 8;
-            if (u64_load_acquire(&bk->slot[i].key) == key) {
+            if (key_matches(m, u64_load_acquire(&bk->slot[i].key), h, a)) {
                 at->bucket = c;
                 at->slot = i;
                 *chain_len = probe + 1;
@@ -445,16 +501,6 @@ static int tombstone(sm_table *t, uint64_t b, uint64_t *held, const found_slot *
     return 1;
 }
 
-typedef struct op_args {
-    op_kind kind;
-    uint64_t key;
-    uint64_t value;     /* put/insert/replace value, cas desired */
-    uint64_t expected;  /* cas */
-    uint64_t *out;      /* old / existing / actual / compute result */
-    sm_compute_fn fn;   /* compute */
-    void *ctx;
-} op_args;
-
 /* apply_found's "a neighbour bucket was busy" result, distinct from statuses. */
 #define RC_RETRY 100
 
@@ -502,7 +548,7 @@ static int apply_found(sm_table *t, uint64_t b, uint64_t *held, const found_slot
         return SM_OK;
     case OP_COMPUTE: {
         uint64_t nv = cur;
-        sm_compute_action act = a->fn(a->key, 1, &nv, a->ctx);
+        sm_compute_action act = call_compute(a, 1, &nv);
         if (act == SM_COMPUTE_DELETE) {
             if (!tombstone(t, b, held, at))
                 return RC_RETRY;
@@ -532,13 +578,21 @@ static void maybe_shrink(sm_map *m, sm_table *t, sm_thread *self)
         smi_resize_start(m, t, 0);  /* a failed shrink is retried by a later delete */
 }
 
-static int write_op(sm_map *m, const op_args *a)
+/* Limbo slots a write may need: one for the value it may displace (with
+ * free_value), one for the string key it may remove. */
+static unsigned limbo_slots_needed(const sm_map *m, op_kind kind)
+{
+    return (unsigned)(m->free_value && kind != OP_INSERT) +
+           (unsigned)(m->string_keys && (kind == OP_DELETE || kind == OP_COMPUTE));
+}
+
+static int write_op(sm_map *m, op_args *a)
 {
     sm_thread *self = smi_epoch_enter();
     if (!self)
         return SM_ENOMEM;
-    int limbo = m->free_value && a->kind != OP_INSERT;
-    if (limbo && smi_limbo_reserve(m, self) != SM_OK) {
+    unsigned reserved = limbo_slots_needed(m, a->kind);
+    if (reserved && smi_limbo_reserve(m, self, reserved) != SM_OK) {
         smi_epoch_exit(self);
         return SM_ENOMEM;
     }
@@ -546,8 +600,11 @@ static int write_op(sm_map *m, const op_args *a)
     smi_migrate_help(m, self);
     int displaced = 0;
     uint64_t gone = 0;
+    uint64_t removed_key = 0;  /* string maps: the copy of a key this call removed */
+    int key_placed = 0;        /* string maps: a->key now belongs to the map */
 
-    const uint64_t h = hash_u64(&m->hash_key, a->key);
+    const uint64_t h = m->string_keys ? smi_hash_bytes(m->secret, a->kbytes, a->klen)
+                                      : hash_u64(&m->hash_key, a->key);
     sm_table *t = atomic_load_explicit(&m->root, memory_order_acquire);  /* as in sm_get */
     unsigned spins = 0;
     int allow_resize = 1;
@@ -572,8 +629,10 @@ static int write_op(sm_map *m, const op_args *a)
         found_slot at;
         uint64_t chain_len;
         int changed = 0;
-        if (find_locked(t, b, held, h, a->key, &at, &chain_len)) {
+        if (find_locked(m, t, b, held, h, a, &at, &chain_len)) {
             rc = apply_found(t, b, &held, &at, a, &changed, &displaced, &gone);
+            if (changed && m->string_keys)
+                removed_key = u64_load_relaxed(&t->buckets[at.bucket].slot[at.slot].key);
             unlock_home(bk, held, changed);
             if (rc == RC_RETRY) {
                 smi_backoff(&spins);
@@ -588,7 +647,7 @@ static int write_op(sm_map *m, const op_args *a)
         uint64_t new_value = a->value;
         if (a->kind == OP_COMPUTE) {
             uint64_t nv = 0;
-            if (a->fn(a->key, 0, &nv, a->ctx) != SM_COMPUTE_SET) {
+            if (call_compute(a, 0, &nv) != SM_COMPUTE_SET) {
                 unlock_home(bk, held, 0);
                 rc = SM_NOT_FOUND;
                 break;
@@ -598,6 +657,17 @@ static int write_op(sm_map *m, const op_args *a)
             unlock_home(bk, held, 0);
             rc = SM_NOT_FOUND;
             break;
+        }
+        if (m->string_keys && !a->key) {
+            /* Copy the key outside any lock, then redo the search: the key
+             * may have arrived meanwhile. */
+            unlock_home(bk, held, 0);
+            a->key = smi_skey_new(h, a->kbytes, a->klen);
+            if (!a->key) {
+                rc = SM_ENOMEM;
+                break;
+            }
+            continue;
         }
         sm_table *root = atomic_load_explicit(&m->root, memory_order_acquire);
         if (root != t && atomic_load_explicit(&root->next, memory_order_acquire) == t &&
@@ -628,6 +698,7 @@ static int write_op(sm_map *m, const op_args *a)
         uint64_t probes = 0;
         int p = smi_place(t, b, &held, h, a->key, new_value, &used_empty, &probes);
         if (p == PLACE_DONE) {
+            key_placed = 1;
             unlock_home(bk, held, 1);
             smi_live_add(m, self, 1);
             if (used_empty)
@@ -657,63 +728,66 @@ static int write_op(sm_map *m, const op_args *a)
         }
         t = atomic_load_explicit(&m->root, memory_order_acquire);
     }
-    if (limbo) {
-        if (displaced)
-            smi_limbo_commit(m, self, gone);
-        else
-            smi_limbo_cancel(m, self);
+    if (m->free_value && displaced) {
+        smi_limbo_commit(m, self, LIMBO_VALUE, gone);
+        reserved--;
     }
+    if (removed_key) {
+        smi_limbo_commit(m, self, LIMBO_KEY, removed_key);
+        reserved--;
+    }
+    smi_limbo_cancel(m, self, reserved);
+    if (m->string_keys && a->key && !key_placed)
+        smi_skey_free(a->key);  /* never published: no reader can hold it */
     smi_epoch_exit(self);
     smi_reclaim_maybe(m, self);
     return rc;
 }
 
+/* The uint64 entry points: B2 (kind mismatch) and B1 checked here. */
+static int u64_op(sm_map *m, op_args *a)
+{
+    if (!m || m->string_keys)
+        return SM_EINVAL;
+    return write_op(m, a);
+}
+
 int sm_put(sm_map *m, uint64_t key, uint64_t value, uint64_t *old)
 {
-    if (!m)
-        return SM_EINVAL;
-    op_args a = {OP_PUT, key, value, 0, old, NULL, NULL};
-    return write_op(m, &a);
+    op_args a = {.kind = OP_PUT, .key = key, .value = value, .out = old};
+    return u64_op(m, &a);
 }
 
 int sm_insert(sm_map *m, uint64_t key, uint64_t value, uint64_t *existing)
 {
-    if (!m)
-        return SM_EINVAL;
-    op_args a = {OP_INSERT, key, value, 0, existing, NULL, NULL};
-    return write_op(m, &a);
+    op_args a = {.kind = OP_INSERT, .key = key, .value = value, .out = existing};
+    return u64_op(m, &a);
 }
 
 int sm_replace(sm_map *m, uint64_t key, uint64_t value, uint64_t *old)
 {
-    if (!m)
-        return SM_EINVAL;
-    op_args a = {OP_REPLACE, key, value, 0, old, NULL, NULL};
-    return write_op(m, &a);
+    op_args a = {.kind = OP_REPLACE, .key = key, .value = value, .out = old};
+    return u64_op(m, &a);
 }
 
 int sm_cas(sm_map *m, uint64_t key, uint64_t expected, uint64_t desired, uint64_t *actual)
 {
-    if (!m)
-        return SM_EINVAL;
-    op_args a = {OP_CAS, key, desired, expected, actual, NULL, NULL};
-    return write_op(m, &a);
+    op_args a = {.kind = OP_CAS, .key = key, .value = desired, .expected = expected, .out = actual};
+    return u64_op(m, &a);
 }
 
 int sm_delete(sm_map *m, uint64_t key, uint64_t *old)
 {
-    if (!m)
-        return SM_EINVAL;
-    op_args a = {OP_DELETE, key, 0, 0, old, NULL, NULL};
-    return write_op(m, &a);
+    op_args a = {.kind = OP_DELETE, .key = key, .out = old};
+    return u64_op(m, &a);
 }
 
 int sm_compute(sm_map *m, uint64_t key, sm_compute_fn fn, void *ctx, uint64_t *result)
 {
-    if (!m || !fn)
+    if (!fn)
         return SM_EINVAL;
-    op_args a = {OP_COMPUTE, key, 0, 0, result, fn, ctx};
-    return write_op(m, &a);
+    op_args a = {.kind = OP_COMPUTE, .key = key, .out = result, .fn = fn, .ctx = ctx};
+    return u64_op(m, &a);
 }
 
 int sm_get_or_insert(sm_map *m, uint64_t key, uint64_t value, uint64_t *actual)
@@ -733,6 +807,97 @@ int sm_get_or_insert(sm_map *m, uint64_t key, uint64_t value, uint64_t *actual)
     return rc;
 }
 
+/* ------------------------------------------------------------------------ */
+/* String keys: the same operations through the key's copy (strkey.h).       */
+
+static int valid_str(const sm_map *m, const void *key, size_t len)
+{
+    return m && m->string_keys && (key || len == 0) && len <= SM_STR_KEY_MAX;
+}
+
+static int str_op(sm_map *m, op_args *a)
+{
+    if (!valid_str(m, a->kbytes, a->klen))
+        return SM_EINVAL;
+    return write_op(m, a);
+}
+
+int sm_get_str(sm_map *m, const void *key, size_t len, uint64_t *value)
+{
+    if (!valid_str(m, key, len))
+        return SM_EINVAL;
+    sm_thread *self = smi_epoch_enter();
+    if (!self)
+        return SM_ENOMEM;
+    uint64_t h = smi_hash_bytes(m->secret, key, len);
+    /* Acquire pairs with the root switch in migrate.c (I8). */
+    sm_table *t = atomic_load_explicit(&m->root, memory_order_acquire);
+    int rc = smi_lookup_str(t, h, key, len, value);
+    smi_epoch_exit(self);
+    return rc;
+}
+
+int sm_put_str(sm_map *m, const void *key, size_t len, uint64_t value, uint64_t *old)
+{
+    op_args a = {.kind = OP_PUT, .kbytes = key, .klen = len, .value = value, .out = old};
+    return str_op(m, &a);
+}
+
+int sm_insert_str(sm_map *m, const void *key, size_t len, uint64_t value, uint64_t *existing)
+{
+    op_args a = {.kind = OP_INSERT, .kbytes = key, .klen = len, .value = value, .out = existing};
+    return str_op(m, &a);
+}
+
+int sm_replace_str(sm_map *m, const void *key, size_t len, uint64_t value, uint64_t *old)
+{
+    op_args a = {.kind = OP_REPLACE, .kbytes = key, .klen = len, .value = value, .out = old};
+    return str_op(m, &a);
+}
+
+int sm_cas_str(sm_map *m, const void *key, size_t len, uint64_t expected, uint64_t desired,
+               uint64_t *actual)
+{
+    op_args a = {.kind = OP_CAS, .kbytes = key, .klen = len, .value = desired,
+                 .expected = expected, .out = actual};
+    return str_op(m, &a);
+}
+
+int sm_delete_str(sm_map *m, const void *key, size_t len, uint64_t *old)
+{
+    op_args a = {.kind = OP_DELETE, .kbytes = key, .klen = len, .out = old};
+    return str_op(m, &a);
+}
+
+int sm_compute_str(sm_map *m, const void *key, size_t len, sm_compute_str_fn fn, void *ctx,
+                   uint64_t *result)
+{
+    if (!fn)
+        return SM_EINVAL;
+    op_args a = {.kind = OP_COMPUTE, .kbytes = key, .klen = len, .out = result, .sfn = fn,
+                 .ctx = ctx};
+    return str_op(m, &a);
+}
+
+int sm_get_or_insert_str(sm_map *m, const void *key, size_t len, uint64_t value,
+                         uint64_t *actual)
+{
+    uint64_t v;
+    int rc = sm_get_str(m, key, len, &v);
+    if (rc == SM_OK) {
+        if (actual)
+            *actual = v;
+        return SM_EXISTS;
+    }
+    if (rc < 0)
+        return rc;
+    rc = sm_insert_str(m, key, len, value, &v);
+    if (actual && rc >= 0)
+        *actual = rc == SM_OK ? value : v;
+    return rc;
+}
+
+/* Walks the map and deletes what it finds, with the kind's own calls. */
 int sm_clear(sm_map *m)
 {
     if (!m)
@@ -740,11 +905,24 @@ int sm_clear(sm_map *m)
     sm_iter *it = sm_iter_new(m);
     if (!it)
         return SM_ENOMEM;
-    uint64_t key;
     uint64_t removed = 0;
     int rc;
-    while ((rc = sm_iter_next(it, &key, NULL)) == SM_OK)
-        removed += sm_delete(m, key, NULL) == SM_OK;
+    if (m->string_keys) {
+        const void *key;
+        size_t len;
+        while ((rc = sm_iter_next_str(it, &key, &len, NULL)) == SM_OK) {
+            int d = sm_delete_str(m, key, len, NULL);
+            if (d < 0) {
+                rc = d;
+                break;
+            }
+            removed += d == SM_OK;
+        }
+    } else {
+        uint64_t key;
+        while ((rc = sm_iter_next(it, &key, NULL)) == SM_OK)
+            removed += sm_delete(m, key, NULL) == SM_OK;
+    }
     sm_iter_free(it);
     if (rc < 0)
         return rc;

@@ -14,6 +14,7 @@
 #include "epoch.h"
 #include "hash.h"
 #include "steadymap.h"
+#include "strkey.h"
 #include "table.h"
 
 typedef struct sm_limbo_stripe sm_limbo_stripe;
@@ -22,11 +23,13 @@ struct sm_map {
     /* Read by every operation; written once per resize. */
     _Alignas(64) sm_table *_Atomic root;
     sm_hash_key hash_key;
+    int string_keys;                    /* SM_STRING_KEYS: slots hold key copies */
     void (*on_resize)(const sm_resize_event *event, void *ctx);
     void *on_resize_ctx;
     void (*free_value)(uint64_t value, void *ctx);
     void *free_value_ctx;
-    sm_limbo_stripe *limbo;             /* SM_STRIPES stripes, iff free_value */
+    sm_limbo_stripe *limbo;             /* SM_STRIPES stripes, iff free_value or
+                                           string keys */
 
     /* Resize bookkeeping: written a few times per resize. */
     _Alignas(64) _Atomic int resizing;  /* gate: one resize at a time (I7) */
@@ -37,9 +40,16 @@ struct sm_map {
     atomic_u64 retired_count;
     atomic_u64 retired_bytes;
     atomic_u64 retired_values;
+    atomic_u64 retired_keys;
+    atomic_u64 migrations_started;      /* resizes begun / finished, and the */
+    atomic_u64 migrations_finished;     /* retire epoch of the table the last */
+    atomic_u64 last_retire_epoch;       /* finished one left (limbo.c) */
 
     pthread_mutex_t garbage_lock;       /* guards garbage; never taken by readers */
     sm_table *garbage;                  /* unlinked tables awaiting their epoch */
+
+    /* String keys only: the XXH3 secret, read by every operation's hash. */
+    _Alignas(64) unsigned char secret[SM_SECRET_BYTES];
 
     sm_stripe live[SM_STRIPES];         /* entries, striped by thread */
 };
@@ -73,17 +83,27 @@ void smi_migrate_finish_all(sm_map *m, sm_thread *self);
 int smi_next_has_room(const sm_table *t, const sm_table *nt);
 void smi_reclaim_maybe(sm_map *m, sm_thread *self);
 
-/* map.c: the lock-free lookup of a key with hash h, starting in table t. */
+/* map.c: the lock-free lookup of a key with hash h, starting in table t;
+ * the caller is inside an epoch section. */
 int smi_lookup(sm_table *t, uint64_t h, uint64_t key, uint64_t *value);
+int smi_lookup_str(sm_table *t, uint64_t h, const void *key, size_t len, uint64_t *value);
 
 /* map.c: buckets a table needs so that n entries stay under the grow threshold. */
 uint64_t smi_buckets_to_hold(uint64_t entries);
 
-/* limbo.c: values waiting for free_value. */
+/* The hash of the key a slot's key word stands for. A string key's hash is
+ * stored in its copy, read here under the caller's epoch. */
+static inline uint64_t smi_slot_hash(const sm_map *m, uint64_t key_word)
+{
+    return m->string_keys ? skey_of(key_word)->hash : hash_u64(&m->hash_key, key_word);
+}
+
+/* limbo.c: values waiting for free_value, key copies waiting to be freed. */
+typedef enum smi_limbo_kind { LIMBO_VALUE, LIMBO_KEY } smi_limbo_kind;
 sm_limbo_stripe *smi_limbo_new(void);
-int smi_limbo_reserve(sm_map *m, const sm_thread *self);
-void smi_limbo_cancel(sm_map *m, const sm_thread *self);
-void smi_limbo_commit(sm_map *m, const sm_thread *self, uint64_t value);
+int smi_limbo_reserve(sm_map *m, const sm_thread *self, unsigned n);
+void smi_limbo_cancel(sm_map *m, const sm_thread *self, unsigned n);
+void smi_limbo_commit(sm_map *m, const sm_thread *self, smi_limbo_kind kind, uint64_t word);
 size_t smi_limbo_reclaim(sm_map *m, uint64_t min_active);
 void smi_limbo_destroy(sm_map *m);
 

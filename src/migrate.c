@@ -134,6 +134,9 @@ int smi_resize_start(sm_map *m, sm_table *t, uint64_t want)
         u64_fetch_add_relaxed(&m->rehashes, 1);
     /* Release publishes the zeroed new table to every thread that follows
      * next (pairs with their acquire loads). */
+    /* Counted before next is published: a thread that reaches nt through
+     * t->next (acquire below) sees this count (limbo.c, key copies). */
+    u64_fetch_add_relaxed(&m->migrations_started, 1);
     atomic_store_explicit(&t->next, nt, memory_order_release);
     smi_notify_resize(m, SM_RESIZE_START, t->nbuckets, nb);
     return RESIZE_STARTED;
@@ -186,7 +189,7 @@ static void migrate_home_locked(sm_map *m, sm_thread *self, sm_table *t, sm_tabl
              * a changing slot never shows a key whose home is b (only b's
              * lock holder, us, writes such keys). */
             uint64_t k = u64_load_acquire(&bk->slot[i].key);
-            uint64_t h = hash_u64(&m->hash_key, k);
+            uint64_t h = smi_slot_hash(m, k);
             if (home_of_hash(t, h) != b)
                 continue;
             /* Acquire carries the putter's release on to our release store
@@ -222,6 +225,10 @@ static void finish(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt)
         return;
     uint64_t old_buckets = t->nbuckets;
     retire(m, t);
+    /* Release: a reclaimer that sees the new count also sees the retire
+     * epoch of the table the key copies waited for (limbo.c). */
+    u64_store_relaxed(&m->last_retire_epoch, t->retire_epoch);
+    u64_store_release(&m->migrations_finished, u64_load_relaxed(&m->migrations_finished) + 1);
     self->reclaim_due = 1;
     /* Release pairs with the gate's acquire in smi_resize_start. */
     flag_store_release(&m->resizing, 0);
@@ -317,7 +324,8 @@ void smi_migrate_finish_all(sm_map *m, sm_thread *self)
 
 static size_t reclaim(sm_map *m, int wait_for_lock)
 {
-    if (u64_load_relaxed(&m->retired_count) == 0 && u64_load_relaxed(&m->retired_values) == 0)
+    if (u64_load_relaxed(&m->retired_count) == 0 && u64_load_relaxed(&m->retired_values) == 0 &&
+        u64_load_relaxed(&m->retired_keys) == 0)
         return 0;
     if (wait_for_lock)
         pthread_mutex_lock(&m->garbage_lock);

@@ -72,6 +72,7 @@ int sm_stats(sm_map *m, sm_stats_info *st)
     s.retired_tables = u64_load_relaxed(&m->retired_count);
     s.retired_bytes = u64_load_relaxed(&m->retired_bytes);
     s.retired_values = u64_load_relaxed(&m->retired_values);
+    s.retired_keys = u64_load_relaxed(&m->retired_keys);
     s.guards_active = smi_epoch_pinned_threads();
     memcpy(st, &s, s.size);
     return SM_OK;
