@@ -189,10 +189,105 @@ void ref_clear(struct ref *r)
     memset(r->index, 0, r->index_slots * sizeof *r->index);
 }
 
+static bool string_mode;
+
+void use_string_keys(bool on)
+{
+    string_mode = on;
+}
+
+bool string_keys_in_use(void)
+{
+    return string_mode;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 31;
+    x *= 0x7fb5d329728ea185u;
+    x ^= x >> 27;
+    x *= 0x81dadef4bc2dd44du;
+    return x ^ (x >> 33);
+}
+
+size_t key_string(uint64_t key, unsigned char buf[KEY_STRING_MAX])
+{
+    size_t n = 0;
+    uint64_t k = key;
+    do {
+        buf[n++] = (unsigned char)((k & 0x7f) | (k > 0x7f ? 0x80 : 0));
+        k >>= 7;
+    } while (k);
+    uint64_t h = mix64(key);
+    size_t pad = (size_t)(h % 48);
+    for (size_t i = 0; i < pad; i++)
+        buf[n++] = (unsigned char)(h >> (8 * (i % 8)));
+    return n;
+}
+
+bool string_key(const void *bytes, size_t len, uint64_t *key)
+{
+    const unsigned char *b = bytes;
+    uint64_t k = 0;
+    size_t n = 0;
+    for (unsigned shift = 0; n < len && shift < 64; shift += 7) {
+        k |= (uint64_t)(b[n] & 0x7f) << shift;
+        if (!(b[n++] & 0x80))
+            break;
+    }
+    unsigned char again[KEY_STRING_MAX];
+    if (len > KEY_STRING_MAX || key_string(k, again) != len || memcmp(again, b, len) != 0)
+        return false;
+    *key = k;
+    return true;
+}
+
+int map_get(sm_map *m, uint64_t key, uint64_t *value)
+{
+    if (!string_mode)
+        return sm_get(m, key, value);
+    unsigned char s[KEY_STRING_MAX];
+    return sm_get_str(m, s, key_string(key, s), value);
+}
+
+int map_get_many(sm_map *m, const uint64_t *keys, size_t n, uint64_t *values, uint8_t *found)
+{
+    if (!string_mode)
+        return sm_get_many(m, keys, n, values, found);
+    unsigned char (*bufs)[KEY_STRING_MAX] = malloc((n ? n : 1) * sizeof *bufs);
+    const void **ptrs = malloc((n ? n : 1) * sizeof *ptrs);
+    size_t *lens = malloc((n ? n : 1) * sizeof *lens);
+    int rc = SM_ENOMEM;
+    if (bufs && ptrs && lens) {
+        for (size_t i = 0; i < n; i++) {
+            lens[i] = key_string(keys[i], bufs[i]);
+            ptrs[i] = bufs[i];
+        }
+        rc = sm_get_many_str(m, ptrs, lens, n, values, found);
+    }
+    free(bufs);
+    free(ptrs);
+    free(lens);
+    return rc;
+}
+
+int map_iter_next(sm_iter *it, uint64_t *key, uint64_t *value)
+{
+    if (!string_mode)
+        return sm_iter_next(it, key, value);
+    const void *bytes;
+    size_t len;
+    int rc = sm_iter_next_str(it, &bytes, &len, value);
+    if (rc == SM_OK && !string_key(bytes, len, key))
+        return SM_EINVAL;
+    return rc;
+}
+
 sm_map *new_seeded_map(uint64_t seed)
 {
     sm_options opts = SM_OPTIONS_INIT;
     opts.seed = seed;
+    opts.flags = string_mode ? SM_STRING_KEYS : 0;
     sm_map *m = sm_new(&opts);
     assert_non_null(m);
     return m;
@@ -216,6 +311,7 @@ struct compute_call {
     unsigned calls;
     int present;
     uint64_t value;
+    bool wrong_key;
 };
 
 static sm_compute_action compute_as_told(uint64_t key, int present, uint64_t *value, void *arg)
@@ -231,6 +327,17 @@ static sm_compute_action compute_as_told(uint64_t key, int present, uint64_t *va
     return c->op->action;
 }
 
+static sm_compute_action compute_str_as_told(const void *key, size_t len, int present,
+                                             uint64_t *value, void *arg)
+{
+    struct compute_call *c = arg;
+    uint64_t decoded;
+    /* The function must be shown the key it was called for. */
+    if (!string_key(key, len, &decoded) || decoded != c->op->key)
+        c->wrong_key = true;
+    return compute_as_told(decoded, present, value, arg);
+}
+
 int apply_op(sm_map *m, struct ref *r, const struct op *op, bool *differs, char *why,
              size_t why_len)
 {
@@ -243,41 +350,49 @@ int apply_op(sm_map *m, struct ref *r, const struct op *op, bool *differs, char 
     bool out_defined = present;
     uint64_t want_out = had;
     bool stores = false;
-    struct compute_call call = { op, 0, -1, 0 };
+    struct compute_call call = { op, 0, -1, 0, false };
+    unsigned char ks[KEY_STRING_MAX];
+    size_t kl = key_string(op->key, ks);
+    const bool str = string_mode;
     switch (op->kind) {
     case OP_PUT:
-        rc = sm_put(m, op->key, op->value, &out);
+        rc = str ? sm_put_str(m, ks, kl, op->value, &out) : sm_put(m, op->key, op->value, &out);
         want = present ? SM_REPLACED : SM_OK;
         stores = true;
         break;
     case OP_INSERT:
-        rc = sm_insert(m, op->key, op->value, &out);
+        rc = str ? sm_insert_str(m, ks, kl, op->value, &out)
+                 : sm_insert(m, op->key, op->value, &out);
         want = present ? SM_EXISTS : SM_OK;
         stores = !present;
         break;
     case OP_REPLACE:
-        rc = sm_replace(m, op->key, op->value, &out);
+        rc = str ? sm_replace_str(m, ks, kl, op->value, &out)
+                 : sm_replace(m, op->key, op->value, &out);
         want = present ? SM_OK : SM_NOT_FOUND;
         stores = present;
         break;
     case OP_CAS:
-        rc = sm_cas(m, op->key, op->expected, op->value, &out);
+        rc = str ? sm_cas_str(m, ks, kl, op->expected, op->value, &out)
+                 : sm_cas(m, op->key, op->expected, op->value, &out);
         want = !present ? SM_NOT_FOUND : had == op->expected ? SM_OK : SM_MISMATCH;
         stores = want == SM_OK;
         break;
     case OP_DELETE:
-        rc = sm_delete(m, op->key, &out);
+        rc = str ? sm_delete_str(m, ks, kl, &out) : sm_delete(m, op->key, &out);
         want = present ? SM_OK : SM_NOT_FOUND;
         break;
     case OP_GET_OR_INSERT:
-        rc = sm_get_or_insert(m, op->key, op->value, &out);
+        rc = str ? sm_get_or_insert_str(m, ks, kl, op->value, &out)
+                 : sm_get_or_insert(m, op->key, op->value, &out);
         want = present ? SM_EXISTS : SM_OK;
         out_defined = true;
         want_out = present ? had : op->value;
         stores = !present;
         break;
     case OP_COMPUTE:
-        rc = sm_compute(m, op->key, compute_as_told, &call, &out);
+        rc = str ? sm_compute_str(m, ks, kl, compute_str_as_told, &call, &out)
+                 : sm_compute(m, op->key, compute_as_told, &call, &out);
         stores = op->action == SM_COMPUTE_SET;
         want = stores || (present && op->action == SM_COMPUTE_KEEP) ? SM_OK : SM_NOT_FOUND;
         out_defined = want == SM_OK;
@@ -285,7 +400,7 @@ int apply_op(sm_map *m, struct ref *r, const struct op *op, bool *differs, char 
         break;
     case OP_GET:
     default:
-        rc = sm_get(m, op->key, &out);
+        rc = map_get(m, op->key, &out);
         want = present ? SM_OK : SM_NOT_FOUND;
         break;
     }
@@ -298,8 +413,8 @@ int apply_op(sm_map *m, struct ref *r, const struct op *op, bool *differs, char 
                  "%s(0x%" PRIx64 ") returned %s with 0x%" PRIx64 "; the reference says %s%s0x%" PRIx64,
                  op_names[op->kind], op->key, sm_status_str(rc), out, sm_status_str(want),
                  out_defined ? " with " : ", no value, key held ", out_defined ? want_out : had);
-    } else if (op->kind == OP_COMPUTE &&
-               (call.calls == 0 || call.present != present || call.value != (present ? had : 0))) {
+    } else if (op->kind == OP_COMPUTE && (call.calls == 0 || call.wrong_key || call.present != present ||
+                                          call.value != (present ? had : 0))) {
         *differs = true;
         snprintf(why, why_len,
                  "compute(0x%" PRIx64 ") showed its function present %d, 0x%" PRIx64
@@ -323,7 +438,7 @@ bool same_contents(sm_map *m, const struct ref *r, char *why, size_t why_len)
     }
     for (uint64_t pos = 0; pos < r->count; pos++) {
         uint64_t got = 0;
-        int rc = sm_get(m, r->keys[pos], &got);
+        int rc = map_get(m, r->keys[pos], &got);
         if (rc != SM_OK || got != r->values[pos]) {
             snprintf(why, why_len,
                      "key 0x%" PRIx64 " should hold 0x%" PRIx64 ", sm_get gave %s, 0x%" PRIx64,

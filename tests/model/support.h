@@ -61,6 +61,30 @@ void ref_set(struct ref *r, uint64_t key, uint64_t value);
 bool ref_delete(struct ref *r, uint64_t key);
 void ref_clear(struct ref *r);
 
+/*
+ * String keys. While use_string_keys(true) is in force, new_seeded_map makes
+ * SM_STRING_KEYS maps, and apply_op, same_contents and the map_* calls below
+ * run the *_str functions on key_string(key) instead of the uint64 ones, so
+ * one reference (keyed by uint64) checks both kinds.
+ *
+ * key_string is injective: a LEB128 varint of the key (self-delimiting),
+ * then 0..47 padding bytes derived from the key, so lengths vary from 1 to 57
+ * bytes and keys share prefixes. string_key decodes one back, or returns
+ * false when the bytes are not exactly key_string of any key.
+ */
+#define KEY_STRING_MAX 64
+void use_string_keys(bool on);
+bool string_keys_in_use(void);
+size_t key_string(uint64_t key, unsigned char buf[KEY_STRING_MAX]);
+bool string_key(const void *bytes, size_t len, uint64_t *key);
+
+/* sm_get / sm_get_many / sm_iter_next for the key kind in use. For strings,
+ * map_iter_next fails the walk with SM_EINVAL if a returned key does not
+ * decode. */
+int map_get(sm_map *m, uint64_t key, uint64_t *value);
+int map_get_many(sm_map *m, const uint64_t *keys, size_t n, uint64_t *values, uint8_t *found);
+int map_iter_next(sm_iter *it, uint64_t *key, uint64_t *value);
+
 /* The map operations a test can run against the reference. */
 enum op_kind {
     OP_PUT, OP_INSERT, OP_REPLACE, OP_CAS, OP_DELETE, OP_GET, OP_GET_OR_INSERT, OP_COMPUTE,

@@ -205,7 +205,7 @@ static void maybe_get_many(struct model *t, const struct mix *mix)
         keys[i] = pick_key(t, mix);
         values[i] = untouched;
     }
-    int rc = sm_get_many(t->m, keys, BATCH, values, found);
+    int rc = map_get_many(t->m, keys, BATCH, values, found);
     int want = 0;
     for (int i = 0; i < BATCH; i++) {
         uint64_t v = untouched;
@@ -236,7 +236,7 @@ static void assert_walk_matches(struct model *t, const char *where)
     uint64_t key;
     uint64_t value;
     int rc;
-    while ((rc = sm_iter_next(it, &key, &value)) == SM_OK) {
+    while ((rc = map_iter_next(it, &key, &value)) == SM_OK) {
         uint64_t want;
         uint64_t again;
         if (!ref_get(&t->ref, key, &want) || want != value || ref_get(&seen, key, &again)) {
@@ -265,7 +265,7 @@ static void phase_end(struct model *t, const char *name)
         uint64_t key = rng_next(&t->rng);
         uint64_t v;
         if (!ref_get(&t->ref, key, &v)) {
-            assert_int_equal(sm_get(t->m, key, NULL), SM_NOT_FOUND);
+            assert_int_equal(map_get(t->m, key, NULL), SM_NOT_FOUND);
         }
     }
     printf("%-24s step %9" PRIu64 "  entries %7" PRIu64 "  grows %3" PRIu64
@@ -294,12 +294,11 @@ static void run_steps(struct model *t, const struct mix *mix, uint64_t steps)
     }
 }
 
-static void random_operations_match_the_reference(void **state)
+static void run_model(void)
 {
-    (void)state;
     struct model t;
     memset(&t, 0, sizeof t);
-    t.rng.state = test_seed("model");
+    t.rng.state = test_seed(string_keys_in_use() ? "model (string keys)" : "model");
     t.last.size = sizeof t.last;
     ref_init(&t.ref);
     /* The hash seed comes from the test seed, so SM_TEST_SEED replays the layout too. */
@@ -368,10 +367,27 @@ static void random_operations_match_the_reference(void **state)
     ref_free(&t.ref);
 }
 
+static void random_operations_match_the_reference(void **state)
+{
+    (void)state;
+    use_string_keys(false);
+    run_model();
+}
+
+/* The same run on a string-keyed map: each key k is key_string(k). */
+static void random_string_key_operations_match_the_reference(void **state)
+{
+    (void)state;
+    use_string_keys(true);
+    run_model();
+    use_string_keys(false);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(random_operations_match_the_reference),
+        cmocka_unit_test(random_string_key_operations_match_the_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
