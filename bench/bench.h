@@ -21,6 +21,7 @@ typedef struct bench_options {
     uint64_t growth_keys;     /* section 4: N; the second run uses N / 4 */
     uint64_t memory_keys;     /* section 5: keys inserted before deleting */
     uint64_t memory_keep;     /* section 5: keys left after deleting */
+    uint64_t string_keys;     /* section 6: keys of the out-of-cache string maps */
     uint64_t ops;             /* operations per timed loop in sections 1-3 */
     uint64_t seed;
     unsigned sections;        /* bit set of BENCH_SECTION_* */
@@ -37,7 +38,8 @@ enum {
     BENCH_SECTION_PUT = 1u << 2,
     BENCH_SECTION_GROWTH = 1u << 3,
     BENCH_SECTION_MEMORY = 1u << 4,
-    BENCH_SECTION_ALL = (1u << 5) - 1
+    BENCH_SECTION_STRINGS = 1u << 5,
+    BENCH_SECTION_ALL = (1u << 6) - 1
 };
 
 /*
@@ -261,6 +263,8 @@ void section_put(built_map *b, const char *label, uint64_t ops);
 
 void section_growth(const bench_options *o);
 void section_memory(const bench_options *o);
+/* Section 6: string keys (strings.c). */
+void section_strings(const bench_options *o);
 
 /* ---- the tick counter, inline because per-op timing calls it twice ------- */
 

@@ -30,6 +30,8 @@ static const char usage[] =
 "  put       single-thread sm_put: fresh keys into a growing map, replace\n"
 "  growth    one writer inserts while one reader gets; latency percentiles\n"
 "  memory    insert, delete most, shrink, reclaim: RSS vs a fresh small map\n"
+"  strings   string keys of 16 and 64 bytes, in and out of cache: put, get,\n"
+"            get of absent keys, sm_get_many_str\n"
 "\n"
 "Options:\n"
 "  --big-keys=N      keys in the big map of get/put (default 64M)\n"
@@ -38,6 +40,8 @@ static const char usage[] =
 "                    (default 16M)\n"
 "  --memory-keys=N   keys inserted before deleting (default 16M)\n"
 "  --memory-keep=N   keys left after deleting (default 1M)\n"
+"  --string-keys=N   keys of the out-of-cache string maps (default 4M; the\n"
+"                    in-cache ones hold 16K)\n"
 "  --ops=N           operations per timed loop in physical/get/put\n"
 "                    (default 16M)\n"
 "  --seed=N          key stream seed (default 1); the same seed, the same keys\n"
@@ -45,7 +49,7 @@ static const char usage[] =
 "  --smoke           tiny counts, a second or two: checks the map's answers and\n"
 "                    that the program runs; its timings mean nothing\n"
 "  --only=LIST       comma-separated sections to run (physical,get,put,growth,\n"
-"                    memory); physical alone sizes its buffers from an\n"
+"                    memory,strings); physical alone sizes its buffers from an\n"
 "                    estimate of 32 bytes per big-map key\n"
 "  --output=FILE     write the JSON result here\n"
 "  --output-dir=DIR  write it as DIR/steadymap-bench-<time>-<commit>.json\n"
@@ -78,6 +82,7 @@ static int parse_sections(const char *s, unsigned *out)
         { "physical", BENCH_SECTION_PHYSICAL }, { "get", BENCH_SECTION_GET },
         { "put", BENCH_SECTION_PUT }, { "growth", BENCH_SECTION_GROWTH },
         { "memory", BENCH_SECTION_MEMORY },
+        { "strings", BENCH_SECTION_STRINGS },
     };
     char buf[256];
     snprintf(buf, sizeof buf, "%s", s);
@@ -105,11 +110,12 @@ static void parse_options(int argc, char **argv, bench_options *o)
 {
     /* Counts given on the command line win over --quick and --smoke. */
     static const char *count_names[] = { "--big-keys", "--small-keys",
-        "--growth-keys", "--memory-keys", "--memory-keep", "--ops" };
+        "--growth-keys", "--memory-keys", "--memory-keep", "--ops", "--string-keys" };
     uint64_t *counts[] = { &o->big_keys, &o->small_keys, &o->growth_keys,
-                           &o->memory_keys, &o->memory_keep, &o->ops };
-    uint64_t given[6];
-    int is_given[6] = { 0 };
+                           &o->memory_keys, &o->memory_keep, &o->ops, &o->string_keys };
+    enum { NCOUNTS = sizeof counts / sizeof counts[0] };
+    uint64_t given[NCOUNTS];
+    int is_given[NCOUNTS] = { 0 };
 
     memset(o, 0, sizeof *o);
     o->big_keys = 64u << 20;
@@ -117,6 +123,7 @@ static void parse_options(int argc, char **argv, bench_options *o)
     o->growth_keys = 16u << 20;
     o->memory_keys = 16u << 20;
     o->memory_keep = 1u << 20;
+    o->string_keys = 4u << 20;
     o->ops = 16u << 20;
     o->seed = 1;
     o->sections = BENCH_SECTION_ALL;
@@ -126,7 +133,7 @@ static void parse_options(int argc, char **argv, bench_options *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         int matched = 0;
-        for (int c = 0; c < 6; c++) {
+        for (int c = 0; c < NCOUNTS; c++) {
             if ((v = option_value(a, count_names[c]))) {
                 if (parse_count(v, &given[c]) != 0 || given[c] == 0) {
                     fprintf(stderr, "steadymap-bench: bad count in %s\n", a);
@@ -171,12 +178,13 @@ static void parse_options(int argc, char **argv, bench_options *o)
         o->growth_keys = 256u << 10;
         o->memory_keys = 256u << 10;
         o->memory_keep = 16u << 10;
+        o->string_keys = 16u << 10;
         o->ops = 256u << 10;
     } else if (o->quick) {
-        for (int c = 0; c < 6; c++)
+        for (int c = 0; c < NCOUNTS; c++)
             *counts[c] /= 16;
     }
-    for (int c = 0; c < 6; c++)
+    for (int c = 0; c < NCOUNTS; c++)
         if (is_given[c])
             *counts[c] = given[c];
     if (o->memory_keep > o->memory_keys) {
@@ -282,6 +290,8 @@ int main(int argc, char **argv)
         section_growth(&o);
     if (o.sections & BENCH_SECTION_MEMORY)
         section_memory(&o);
+    if (o.sections & BENCH_SECTION_STRINGS)
+        section_strings(&o);
 
     report_section("end", "end");
     report_value("run.seconds", (double)(bench_now_ns() - t0) / 1e9, "s",
