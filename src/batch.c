@@ -4,9 +4,9 @@
  * A lookup in a table far larger than the caches costs one memory round trip
  * (~100-300 ns here), mostly waiting. The CPU can have many misses in flight,
  * but a loop of lookups rarely lets it: each lookup's branches depend on its
- * own load. So we stage the work: first hash a group of keys and prefetch
- * each home bucket's line (independent loads, issued back to back), then do
- * the lookups, by which time the lines are arriving or arrived.
+ * own load. So we prefetch ahead: each key's home line is requested AHEAD
+ * lookups before it is needed (independent loads, issued back to back), and
+ * by the time the lookup runs the line has arrived or is arriving.
  *
  * String keys add a second dependent miss: the key's copy, which a hit must
  * compare. So they take three stages: hash and prefetch the homes; then read
@@ -26,6 +26,14 @@
  * about what one core's fill buffers sustain (10-16 on current x86). */
 #define GROUP 16
 
+/*
+ * uint64 keys: a rolling pipeline rather than stages. Key i + AHEAD is
+ * hashed and its home line prefetched while key i is looked up, so from the
+ * first AHEAD keys on there are always about AHEAD misses in flight and no
+ * stage boundary where the core waits for a whole group's first line.
+ */
+#define AHEAD 16
+
 int sm_get_many(sm_map *m, const uint64_t *keys, size_t n, uint64_t *values, uint8_t *found)
 {
     if (!m || m->string_keys || (!keys && n))
@@ -35,23 +43,30 @@ int sm_get_many(sm_map *m, const uint64_t *keys, size_t n, uint64_t *values, uin
         return SM_ENOMEM;
     /* Acquire pairs with the root switch (I8). */
     sm_table *t = atomic_load_explicit(&m->root, memory_order_acquire);
-    uint64_t hashes[GROUP];
+    uint64_t hashes[AHEAD];
     size_t hits = 0;
-    for (size_t base = 0; base < n; base += GROUP) {
-        size_t g = n - base < GROUP ? n - base : GROUP;
-        for (size_t i = 0; i < g; i++) {
-            hashes[i] = hash_u64(&m->hash_key, keys[base + i]);
-            __builtin_prefetch(&t->buckets[home_of_hash(t, hashes[i])], 0, 3);
+    size_t lead = n < AHEAD ? n : AHEAD;
+    for (size_t i = 0; i < lead; i++) {
+        hashes[i] = hash_u64(&m->hash_key, keys[i]);
+        __builtin_prefetch(&t->buckets[home_of_hash(t, hashes[i])], 0, 3);
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = hashes[i % AHEAD];
+        if (i + AHEAD < n) {
+            uint64_t ha = hash_u64(&m->hash_key, keys[i + AHEAD]);
+            hashes[i % AHEAD] = ha;
+            __builtin_prefetch(&t->buckets[home_of_hash(t, ha)], 0, 3);
         }
-        for (size_t i = 0; i < g; i++) {
-            uint64_t v = 0;
-            int hit = smi_lookup(t, hashes[i], keys[base + i], &v) == SM_OK;
-            if (values && hit)
-                values[base + i] = v;
-            if (found)
-                found[base + i] = (uint8_t)hit;
-            hits += (size_t)hit;
-        }
+        uint64_t v = 0;
+        int rc = smi_lookup_home(t, h, keys[i], &v);
+        if (rc < 0)
+            rc = smi_lookup(t, h, keys[i], &v);
+        int hit = rc == SM_OK;
+        if (values && hit)
+            values[i] = v;
+        if (found)
+            found[i] = (uint8_t)hit;
+        hits += (size_t)hit;
     }
     smi_epoch_exit(self);
     return (int)(hits > (size_t)INT32_MAX ? INT32_MAX : hits);

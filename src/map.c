@@ -339,13 +339,7 @@ __attribute__((noinline)) int smi_lookup_str(sm_table *t, uint64_t h, const void
     return lookup_in(t, h, 0, key, len, 1, value);
 }
 
-/*
- * The common case, a key in its home bucket or a miss there with no
- * overflow, in as few instructions as possible: out-of-cache lookups overlap
- * only as far as the CPU's reorder window reaches, so a short hot path lets
- * more of them be in flight at once. Anything else (a frozen home, a chain,
- * a changed bucket) goes to smi_lookup, which handles every case.
- */
+/* The common case inline (smi_lookup_home), everything else in smi_lookup. */
 int sm_get(sm_map *m, uint64_t key, uint64_t *value)
 {
     if (!m || m->string_keys)
@@ -356,31 +350,7 @@ int sm_get(sm_map *m, uint64_t key, uint64_t *value)
     uint64_t h = hash_u64(&m->hash_key, key);
     /* Acquire pairs with the release root switch in migrate.c (I8). */
     sm_table *t = atomic_load_explicit(&m->root, memory_order_acquire);
-    sm_bucket *bk = &t->buckets[home_of_hash(t, h)];
-    /* Acquire: as in smi_lookup (O1). */
-    uint64_t meta = u64_load_acquire(&bk->meta);
-    int rc = -1;
-    if (!(meta & META_FROZEN)) {
-        uint32_t match = meta_match(meta, (unsigned)tag_of_hash(h));
-        int read_slot = match != 0;
-        for (; match; match &= match - 1) {
-            unsigned i = (unsigned)__builtin_ctz(match) / 8;
-            if (u64_load_acquire(&bk->slot[i].key) == key) {
-                uint64_t v = u64_load_acquire(&bk->slot[i].value);
-                if (meta_same(u64_load_relaxed(&bk->meta), meta)) {
-                    if (value)
-                        *value = v;
-                    rc = SM_OK;
-                }
-                break;
-            }
-        }
-        /* A miss in a home without OVERFLOW is final once the home is seen
-         * unchanged (I2, I5). */
-        if (rc < 0 && !match && !(meta & META_OVERFLOW) &&
-            (!read_slot || meta_same(u64_load_relaxed(&bk->meta), meta)))
-            rc = SM_NOT_FOUND;
-    }
+    int rc = smi_lookup_home(t, h, key, value);
     if (rc < 0)
         rc = smi_lookup(t, h, key, value);
     smi_epoch_exit(self);

@@ -88,6 +88,42 @@ void smi_reclaim_maybe(sm_map *m, sm_thread *self);
 int smi_lookup(sm_table *t, uint64_t h, uint64_t key, uint64_t *value);
 int smi_lookup_str(sm_table *t, uint64_t h, const void *key, size_t len, uint64_t *value);
 
+/*
+ * The common case of a uint64 lookup, a key in its home bucket or a miss
+ * there with no overflow, in as few instructions as possible: out-of-cache
+ * lookups overlap only as far as the CPU's reorder window reaches, so a short
+ * hot path lets more of them be in flight at once. Returns SM_OK,
+ * SM_NOT_FOUND, or -1 for anything else (a frozen home, a chain, a changed
+ * bucket), which smi_lookup then handles. Same orderings as smi_lookup.
+ */
+static inline int smi_lookup_home(sm_table *t, uint64_t h, uint64_t key, uint64_t *value)
+{
+    sm_bucket *bk = &t->buckets[home_of_hash(t, h)];
+    /* Acquire: as in smi_lookup (O1). */
+    uint64_t meta = u64_load_acquire(&bk->meta);
+    if (meta & META_FROZEN)
+        return -1;
+    uint32_t match = meta_match(meta, (unsigned)tag_of_hash(h));
+    int read_slot = match != 0;
+    for (; match; match &= match - 1) {
+        unsigned i = (unsigned)__builtin_ctz(match) / 8;
+        /* Acquire: O1, and O2 for the re-read of meta. */
+        if (u64_load_acquire(&bk->slot[i].key) == key) {
+            uint64_t v = u64_load_acquire(&bk->slot[i].value);
+            if (!meta_same(u64_load_relaxed(&bk->meta), meta))
+                return -1;
+            if (value)
+                *value = v;
+            return SM_OK;
+        }
+    }
+    /* A miss in a home without OVERFLOW is final once the home is seen
+     * unchanged (I2, I5). */
+    if (!(meta & META_OVERFLOW) && (!read_slot || meta_same(u64_load_relaxed(&bk->meta), meta)))
+        return SM_NOT_FOUND;
+    return -1;
+}
+
 /* map.c: buckets a table needs so that n entries stay under the grow threshold. */
 uint64_t smi_buckets_to_hold(uint64_t entries);
 
