@@ -10,6 +10,15 @@
  * checked, the map is destroyed, and the library must hold exactly the bytes
  * it held before the run.
  *
+ * The workload runs on a uint64_t-keyed map, with and without a free_value
+ * callback, and on a string-keyed map (SM_STRING_KEYS), whose keys run from
+ * empty to a few KiB. On the string map every insert also allocates the key's
+ * copy and every delete or compute may reserve room to retire one, so nearly
+ * every step of its workload has an allocation of its own to lose; the
+ * copies are in the byte count because this test calls the testing.h hooks.
+ * Both kinds go through sm_compute (sm_compute_str) setting, keeping and
+ * deleting.
+ *
  * Each run gets a thread of its own, which has exited (releasing its
  * per-thread state, T1) by the time the byte count is compared. The workload
  * therefore reports instead of asserting: cmocka cannot jump out of another
@@ -40,6 +49,16 @@
 #define KEYS (4000u / SM_TEST_SCALE)
 
 /*
+ * The same for the string map. Its workload makes about one allocation per
+ * key, and the sweep reruns it once per allocation, so the run time grows with
+ * the square of this: fewer keys, still several grows and shrinks.
+ */
+#define STR_KEYS (1000u / SM_TEST_SCALE)
+
+/* Room for the longest string key (str_key_of). */
+#define STR_KEY_BUF 4096
+
+/*
  * A fixed hash seed keeps the runs' table layouts, and so their allocations,
  * alike. Not identical: the library samples occupancy on every k-th call of a
  * thread, counted in a per-thread record that later threads inherit, so a
@@ -52,6 +71,7 @@
 struct run {
     uint64_t fail_at;        /* the allocation to fail, 0 for none */
     bool free_values;        /* give the map a free_value callback */
+    bool string_keys;        /* SM_STRING_KEYS; the reference then holds key indexes */
     uint64_t freed;          /* values it was handed */
     sm_map *m;
     struct ref ref;
@@ -61,6 +81,9 @@ struct run {
     unsigned enomem_grow;    /* ... of them calls that may insert, past the thread's first call */
     unsigned enomem_reserve; /* ... of them sm_reserve past the thread's first call */
     unsigned enomem_clear;   /* ... of them sm_clear */
+    unsigned enomem_remove;  /* ... of them deletes and non-inserting computes of a
+                                string map past the thread's first call */
+    unsigned char key[STR_KEY_BUF]; /* the string key of the current call */
     char error[512];         /* the first broken promise, empty if none */
 };
 
@@ -82,24 +105,193 @@ static uint64_t key_of(uint64_t i)
 }
 
 /*
+ * The string key of index i, written to buf; returns its length. Index 0 is
+ * the empty key. Others are i in decimal, a '.', then padding of 0..40 bytes
+ * (any byte value, NUL included) or, for every 89th index, of 1000 to 3700
+ * bytes. The digits before the '.' make each key unique, while many keys
+ * share a prefix and a length.
+ */
+static size_t str_key_of(uint64_t i, unsigned char *buf)
+{
+    if (i == 0) {
+        return 0;
+    }
+    size_t len = (size_t)snprintf((char *)buf, STR_KEY_BUF, "%" PRIu64 ".", i);
+    size_t pad = i % 89 == 0 ? 1000 + (size_t)(i % 7) * 450 : (size_t)(i % 41);
+    for (size_t j = 0; j < pad; j++) {
+        buf[len + j] = (unsigned char)(i * 31 + j * 7);
+    }
+    return len + pad;
+}
+
+/* The compute function of apply_str_op: checks the key it is shown against a
+ * fresh copy, decides as told, and notes what it was shown. */
+struct str_compute_call {
+    const struct op *op;
+    unsigned calls;
+    bool wrong_key;
+    int present;
+    uint64_t value;
+};
+
+static sm_compute_action str_compute_as_told(const void *key, size_t len, int present,
+                                             uint64_t *value, void *arg)
+{
+    struct str_compute_call *c = arg;
+    unsigned char want[STR_KEY_BUF];
+    size_t want_len = str_key_of(c->op->key, want);
+    c->calls++;
+    c->wrong_key |= len != want_len || (len > 0 && memcmp(key, want, len) != 0);
+    c->present = present;
+    c->value = *value;
+    if (c->op->action == SM_COMPUTE_SET) {
+        *value = c->op->value;
+    }
+    return c->op->action;
+}
+
+/*
+ * apply_op (tests/model/support.h) for a string-keyed map: op->key is the
+ * index of a str_key_of key, and the reference holds that index. Same
+ * contract: the map's status is returned, a difference sets *differs and
+ * why, and SM_ENOMEM leaves the reference alone for the caller to judge.
+ */
+static int apply_str_op(struct run *r, const struct op *op, bool *differs, char *why,
+                        size_t why_len)
+{
+    size_t len = str_key_of(op->key, r->key);
+    /* The empty key as NULL, which steadymap.h allows. */
+    const void *key = len > 0 ? r->key : NULL;
+    uint64_t had = 0;
+    bool present = ref_get(&r->ref, op->key, &had);
+    uint64_t out = 0;
+    int rc;
+    int want;
+    bool out_defined = present;
+    uint64_t want_out = had;
+    bool stores = false;
+    struct str_compute_call call = { op, 0, false, -1, 0 };
+    switch (op->kind) {
+    case OP_PUT:
+        rc = sm_put_str(r->m, key, len, op->value, &out);
+        want = present ? SM_REPLACED : SM_OK;
+        stores = true;
+        break;
+    case OP_INSERT:
+        rc = sm_insert_str(r->m, key, len, op->value, &out);
+        want = present ? SM_EXISTS : SM_OK;
+        stores = !present;
+        break;
+    case OP_REPLACE:
+        rc = sm_replace_str(r->m, key, len, op->value, &out);
+        want = present ? SM_OK : SM_NOT_FOUND;
+        stores = present;
+        break;
+    case OP_CAS:
+        rc = sm_cas_str(r->m, key, len, op->expected, op->value, &out);
+        want = !present ? SM_NOT_FOUND : had == op->expected ? SM_OK : SM_MISMATCH;
+        stores = want == SM_OK;
+        break;
+    case OP_DELETE:
+        rc = sm_delete_str(r->m, key, len, &out);
+        want = present ? SM_OK : SM_NOT_FOUND;
+        break;
+    case OP_GET_OR_INSERT:
+        rc = sm_get_or_insert_str(r->m, key, len, op->value, &out);
+        want = present ? SM_EXISTS : SM_OK;
+        out_defined = true;
+        want_out = present ? had : op->value;
+        stores = !present;
+        break;
+    case OP_COMPUTE:
+        rc = sm_compute_str(r->m, key, len, str_compute_as_told, &call, &out);
+        stores = op->action == SM_COMPUTE_SET;
+        want = stores || (present && op->action == SM_COMPUTE_KEEP) ? SM_OK : SM_NOT_FOUND;
+        out_defined = want == SM_OK;
+        want_out = stores ? op->value : had;
+        break;
+    case OP_GET:
+    default:
+        rc = sm_get_str(r->m, key, len, &out);
+        want = present ? SM_OK : SM_NOT_FOUND;
+        break;
+    }
+    /* O2: the caller may reuse its buffer once the call returns; the map
+     * must have kept a copy. */
+    memset(r->key, 0xa5, len);
+    if (rc == SM_ENOMEM) {
+        return rc;
+    }
+    if (rc != want || (out_defined && out != want_out)) {
+        *differs = true;
+        snprintf(why, why_len,
+                 "%s(key %" PRIu64 ", %zu bytes) returned %s with 0x%" PRIx64
+                 "; the reference says %s%s0x%" PRIx64,
+                 op_names[op->kind], op->key, len, sm_status_str(rc), out, sm_status_str(want),
+                 out_defined ? " with " : ", no value, key held ", out_defined ? want_out : had);
+    } else if (op->kind == OP_COMPUTE &&
+               (call.calls == 0 || call.wrong_key || call.present != present ||
+                call.value != (present ? had : 0))) {
+        *differs = true;
+        snprintf(why, why_len,
+                 "compute(key %" PRIu64 ") showed its function %s, present %d, 0x%" PRIx64
+                 " (%u calls); the reference says %d, 0x%" PRIx64,
+                 op->key, call.wrong_key ? "another key" : "the key", call.present, call.value,
+                 call.calls, present, present ? had : 0);
+    }
+    if (stores) {
+        ref_set(&r->ref, op->key, op->value);
+    } else if (op->kind == OP_DELETE || (op->kind == OP_COMPUTE && op->action == SM_COMPUTE_DELETE)) {
+        ref_delete(&r->ref, op->key);
+    }
+    return rc;
+}
+
+/* same_contents (support.h) for either key kind. */
+static bool contents_match(struct run *r, char *why, size_t why_len)
+{
+    if (!r->string_keys) {
+        return same_contents(r->m, &r->ref, why, why_len);
+    }
+    size_t size = sm_size(r->m);
+    if (size != r->ref.count) {
+        snprintf(why, why_len, "sm_size() is %zu, the reference holds %" PRIu64, size, r->ref.count);
+        return false;
+    }
+    for (uint64_t pos = 0; pos < r->ref.count; pos++) {
+        size_t len = str_key_of(r->ref.keys[pos], r->key);
+        uint64_t got = 0;
+        int rc = sm_get_str(r->m, r->key, len, &got);
+        if (rc != SM_OK || got != r->ref.values[pos]) {
+            snprintf(why, why_len,
+                     "key %" PRIu64 " (%zu bytes) should hold 0x%" PRIx64 ", sm_get_str gave %s, 0x%" PRIx64,
+                     r->ref.keys[pos], len, r->ref.values[pos], sm_status_str(rc), got);
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
  * One call answered SM_ENOMEM: was it allowed to, and did it really change
  * nothing? Past the thread's first call only a call that may need a new table
  * can lack memory, or, on a map with free_value, a call that may displace a
- * value (it reserves room to remember it first).
+ * value (it reserves room to remember it first), or, on a string map, a call
+ * that may insert (the key's copy) or remove a key (room to retire its copy).
  */
-static void judge_enomem(struct run *r, const char *what, bool may_grow)
+static void judge_enomem(struct run *r, const char *what, bool may_allocate)
 {
     r->enomem++;
     if (r->enomem > 1) {
         report(r, what, "a second call answered SM_ENOMEM, but only one allocation failed");
         return;
     }
-    if (r->calls_ok > 0 && !may_grow) {
+    if (r->calls_ok > 0 && !may_allocate) {
         report(r, what, "SM_ENOMEM although this is not the thread's first call");
         return;
     }
     char why[256];
-    if (!same_contents(r->m, &r->ref, why, sizeof why)) {
+    if (!contents_match(r, why, sizeof why)) {
         report(r, what, why);
     }
 }
@@ -118,19 +310,40 @@ static bool may_displace(const struct op *op)
            op->kind == OP_DELETE || op->kind == OP_COMPUTE;
 }
 
+/* The calls that reserve room to retire a string key's copy ("String keys"
+ * in steadymap.h): the ones that may remove a key. */
+static bool may_remove_key(const struct op *op)
+{
+    return op->kind == OP_DELETE || op->kind == OP_COMPUTE;
+}
+
+/* op.key is an index: the uint64_t map gets key_of it, the string map str_key_of. */
+static int apply(struct run *r, const struct op *op, bool *differs, char *why, size_t why_len)
+{
+    if (r->string_keys) {
+        return apply_str_op(r, op, differs, why, why_len);
+    }
+    struct op mapped = *op;
+    mapped.key = key_of(op->key);
+    return apply_op(r->m, &r->ref, &mapped, differs, why, why_len);
+}
+
 static void run_op(struct run *r, struct op op)
 {
     const char *name = op_names[op.kind];
     bool differs = false;
     char why[256];
-    int rc = apply_op(r->m, &r->ref, &op, &differs, why, sizeof why);
+    int rc = apply(r, &op, &differs, why, sizeof why);
     if (rc == SM_ENOMEM) {
-        judge_enomem(r, name, may_grow(&op) || (r->free_values && may_displace(&op)));
+        judge_enomem(r, name, may_grow(&op) || (r->free_values && may_displace(&op)) ||
+                                  (r->string_keys && may_remove_key(&op)));
         if (r->calls_ok > 0 && may_grow(&op)) {
             r->enomem_grow++;
+        } else if (r->calls_ok > 0 && r->string_keys && may_remove_key(&op)) {
+            r->enomem_remove++;
         }
         /* "The call may be retried": the one failing allocation is spent. */
-        rc = apply_op(r->m, &r->ref, &op, &differs, why, sizeof why);
+        rc = apply(r, &op, &differs, why, sizeof why);
         if (rc == SM_ENOMEM) {
             report(r, name, "the retry answered SM_ENOMEM too");
         }
@@ -200,38 +413,39 @@ static void reserve(struct run *r, uint64_t n)
 /*
  * The script: fill with every kind of insert (several grows), update, reserve
  * and fill into the reservation, delete nearly everything (several shrinks),
- * clear the rest, reserve again and refill a little.
+ * clear the rest, reserve again and refill a little. Keys are indexes (apply).
  */
 static void workload(struct run *r)
 {
     static const enum op_kind inserts[4] = { OP_PUT, OP_INSERT, OP_GET_OR_INSERT, OP_COMPUTE };
-    for (uint64_t i = 0; i < KEYS / 2; i++) {
-        run_op(r, (struct op){ .kind = inserts[i % 4], .key = key_of(i), .value = i,
+    const uint64_t keys = r->string_keys ? STR_KEYS : KEYS;
+    for (uint64_t i = 0; i < keys / 2; i++) {
+        run_op(r, (struct op){ .kind = inserts[i % 4], .key = i, .value = i,
                                .action = SM_COMPUTE_SET });
         if (i % 7 == 0) {
-            run_op(r, (struct op){ .kind = OP_INSERT, .key = key_of(i / 2), .value = ~i });
+            run_op(r, (struct op){ .kind = OP_INSERT, .key = i / 2, .value = ~i });
         }
     }
-    for (uint64_t i = 0; i < KEYS / 2; i += 3) {
-        run_op(r, (struct op){ .kind = OP_REPLACE, .key = key_of(i), .value = i + 1 });
-        run_op(r, (struct op){ .kind = OP_CAS, .key = key_of(i), .value = i + 2, .expected = i + 1 });
-        run_op(r, (struct op){ .kind = OP_CAS, .key = key_of(i), .value = i + 3, .expected = i + 1 });
-        run_op(r, (struct op){ .kind = OP_COMPUTE, .key = key_of(i), .action = SM_COMPUTE_KEEP });
-        run_op(r, (struct op){ .kind = OP_GET, .key = key_of(i) });
+    for (uint64_t i = 0; i < keys / 2; i += 3) {
+        run_op(r, (struct op){ .kind = OP_REPLACE, .key = i, .value = i + 1 });
+        run_op(r, (struct op){ .kind = OP_CAS, .key = i, .value = i + 2, .expected = i + 1 });
+        run_op(r, (struct op){ .kind = OP_CAS, .key = i, .value = i + 3, .expected = i + 1 });
+        run_op(r, (struct op){ .kind = OP_COMPUTE, .key = i, .action = SM_COMPUTE_KEEP });
+        run_op(r, (struct op){ .kind = OP_GET, .key = i });
     }
-    reserve(r, KEYS);
-    for (uint64_t i = KEYS / 2; i < KEYS; i++) {
-        run_op(r, (struct op){ .kind = OP_INSERT, .key = key_of(i), .value = i });
+    reserve(r, keys);
+    for (uint64_t i = keys / 2; i < keys; i++) {
+        run_op(r, (struct op){ .kind = OP_INSERT, .key = i, .value = i });
     }
-    for (uint64_t i = KEYS / 32; i < KEYS; i++) {
-        run_op(r, (struct op){ .kind = i % 2 ? OP_DELETE : OP_COMPUTE, .key = key_of(i),
+    for (uint64_t i = keys / 32; i < keys; i++) {
+        run_op(r, (struct op){ .kind = i % 2 ? OP_DELETE : OP_COMPUTE, .key = i,
                                .action = SM_COMPUTE_DELETE });
-        run_op(r, (struct op){ .kind = OP_DELETE, .key = key_of(i) });
+        run_op(r, (struct op){ .kind = OP_DELETE, .key = i });
     }
     clear(r);
-    reserve(r, KEYS / 4);
-    for (uint64_t i = KEYS; i < KEYS + KEYS / 8; i++) {
-        run_op(r, (struct op){ .kind = OP_PUT, .key = key_of(i), .value = i });
+    reserve(r, keys / 4);
+    for (uint64_t i = keys; i < keys + keys / 8; i++) {
+        run_op(r, (struct op){ .kind = OP_PUT, .key = i, .value = i });
     }
 }
 
@@ -247,6 +461,7 @@ static void *run_thread(void *arg)
     struct run *r = arg;
     sm_options opts = SM_OPTIONS_INIT;
     opts.seed = MAP_SEED;
+    opts.flags = r->string_keys ? SM_STRING_KEYS : 0;
     if (r->free_values) {
         opts.free_value = count_free;
         opts.free_value_ctx = r;
@@ -270,7 +485,7 @@ static void *run_thread(void *arg)
     if (smi_check_invariants(r->m, why, sizeof why) != 0) {
         report(r, "invariants after the workload", why);
     }
-    if (!same_contents(r->m, &r->ref, why, sizeof why)) {
+    if (!contents_match(r, why, sizeof why)) {
         report(r, "contents after the workload", why);
     }
     sm_destroy(r->m);
@@ -288,16 +503,16 @@ static int64_t run_in_thread(struct run *r)
     return (int64_t)(smi_bytes_live() - before);
 }
 
-static void sweep(bool free_values)
+static void sweep(bool string_keys, bool free_values)
 {
     /* The first run may set up process-wide state (thread records) once. */
-    struct run warm = { .free_values = free_values };
+    struct run warm = { .free_values = free_values, .string_keys = string_keys };
     run_in_thread(&warm);
     if (failed(&warm)) {
         fail_msg("clean run: %s", warm.error);
     }
 
-    struct run clean = { .free_values = free_values };
+    struct run clean = { .free_values = free_values, .string_keys = string_keys };
     uint64_t first = smi_allocations();
     int64_t leaked = run_in_thread(&clean);
     uint64_t total = smi_allocations() - first;
@@ -312,8 +527,9 @@ static void sweep(bool free_values)
     unsigned grow_failures = 0;
     unsigned reserve_failures = 0;
     unsigned clear_failures = 0;
+    unsigned remove_failures = 0;
     for (uint64_t n = 1; n <= total; n++) {
-        struct run r = { .fail_at = n, .free_values = free_values };
+        struct run r = { .fail_at = n, .free_values = free_values, .string_keys = string_keys };
         leaked = run_in_thread(&r);
         if (failed(&r)) {
             fail_msg("allocation %" PRIu64 " failing: %s", n, r.error);
@@ -331,10 +547,12 @@ static void sweep(bool free_values)
         grow_failures += r.enomem_grow;
         reserve_failures += r.enomem_reserve;
         clear_failures += r.enomem_clear;
+        remove_failures += r.enomem_remove;
     }
-    printf("of %" PRIu64 " failing allocations: %u failed an insert, %u sm_reserve, %u sm_clear, "
-           "%u were absorbed (a shrink left for later)\n",
-           total, grow_failures, reserve_failures, clear_failures, silent);
+    printf("of %" PRIu64 " failing allocations: %u failed an insert, %u a delete or compute "
+           "that could remove a string key, %u sm_reserve, %u sm_clear, %u were absorbed "
+           "(a shrink left for later)\n",
+           total, grow_failures, remove_failures, reserve_failures, clear_failures, silent);
     /* The test proves nothing unless failures reached tables being grown. */
     assert_true(grow_failures > 0);
     assert_true(reserve_failures > 0);
@@ -343,7 +561,7 @@ static void sweep(bool free_values)
 static void every_failing_allocation_changes_nothing(void **state)
 {
     (void)state;
-    sweep(false);
+    sweep(false, false);
 }
 
 /*
@@ -356,7 +574,21 @@ static void every_failing_allocation_changes_nothing(void **state)
 static void with_free_value_too(void **state)
 {
     (void)state;
-    sweep(true);
+    sweep(false, true);
+}
+
+/*
+ * The same on a string-keyed map: key copies that an insert could not make,
+ * or that a delete could not reserve room to retire, must leave the map as it
+ * was, and every copy must be freed by the time sm_destroy returns. Then with
+ * free_value as well, where a delete reserves room for the value and the key
+ * at once.
+ */
+static void with_string_keys(void **state)
+{
+    (void)state;
+    sweep(true, false);
+    sweep(true, true);
 }
 
 /*
@@ -563,6 +795,7 @@ int main(void)
         cmocka_unit_test(first_call_of_a_thread_without_memory),
         cmocka_unit_test(every_failing_allocation_changes_nothing),
         cmocka_unit_test(with_free_value_too),
+        cmocka_unit_test(with_string_keys),
         cmocka_unit_test(failed_shrink_is_retried_by_a_later_delete),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
