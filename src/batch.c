@@ -104,7 +104,7 @@ int sm_get_many_str(sm_map *m, const void *const *keys, const size_t *lens, size
     for (size_t base = 0; base < n; base += GROUP) {
         size_t g = n - base < GROUP ? n - base : GROUP;
         for (size_t i = 0; i < g; i++) {
-            hashes[i] = smi_hash_bytes(m->secret, keys[base + i], lens[base + i]);
+            hashes[i] = smi_hash_str(m, keys[base + i], lens[base + i]);
             __builtin_prefetch(&t->buckets[home_of_hash(t, hashes[i])], 0, 3);
         }
         for (size_t i = 0; i < g; i++)

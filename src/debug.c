@@ -143,3 +143,11 @@ int smi_check_invariants(sm_map *m, char *why, size_t why_len)
     free(c.keys);
     return rc;
 }
+
+int smi_weaken_string_hash(sm_map *m, uint64_t mask)
+{
+    if (!m || !m->string_keys || smi_live_sum(m) != 0)
+        return -1;
+    m->str_hash_mask = mask;
+    return 0;
+}

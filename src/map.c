@@ -185,6 +185,7 @@ sm_map *sm_new(const sm_options *opts)
     m->string_keys = (o.flags & SM_STRING_KEYS) != 0;
     if (m->string_keys)
         smi_secret_init(m->secret, o.seed);
+    m->str_hash_mask = UINT64_MAX;
     m->on_resize = o.on_resize;
     m->on_resize_ctx = o.on_resize_ctx;
     m->free_value = o.free_value;
@@ -573,7 +574,7 @@ static int write_op(sm_map *m, op_args *a)
     uint64_t removed_key = 0;  /* string maps: the copy of a key this call removed */
     int key_placed = 0;        /* string maps: a->key now belongs to the map */
 
-    const uint64_t h = m->string_keys ? smi_hash_bytes(m->secret, a->kbytes, a->klen)
+    const uint64_t h = m->string_keys ? smi_hash_str(m, a->kbytes, a->klen)
                                       : hash_u64(&m->hash_key, a->key);
     sm_table *t = atomic_load_explicit(&m->root, memory_order_acquire);  /* as in sm_get */
     unsigned spins = 0;
@@ -799,7 +800,7 @@ int sm_get_str(sm_map *m, const void *key, size_t len, uint64_t *value)
     sm_thread *self = smi_epoch_enter();
     if (!self)
         return SM_ENOMEM;
-    uint64_t h = smi_hash_bytes(m->secret, key, len);
+    uint64_t h = smi_hash_str(m, key, len);
     /* Acquire pairs with the root switch in migrate.c (I8). */
     sm_table *t = atomic_load_explicit(&m->root, memory_order_acquire);
     int rc = smi_lookup_str(t, h, key, len, value);

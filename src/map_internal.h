@@ -48,8 +48,11 @@ struct sm_map {
     pthread_mutex_t garbage_lock;       /* guards garbage; never taken by readers */
     sm_table *garbage;                  /* unlinked tables awaiting their epoch */
 
-    /* String keys only: the XXH3 secret, read by every operation's hash. */
+    /* String keys only: the XXH3 secret, read by every operation's hash, and
+     * the bits of the hash kept (all, except in tests that force collisions:
+     * smi_weaken_string_hash in testing.h). */
     _Alignas(64) unsigned char secret[SM_SECRET_BYTES];
+    uint64_t str_hash_mask;
 
     sm_stripe live[SM_STRIPES];         /* entries, striped by thread */
 };
@@ -126,6 +129,12 @@ static inline int smi_lookup_home(sm_table *t, uint64_t h, uint64_t key, uint64_
 
 /* map.c: buckets a table needs so that n entries stay under the grow threshold. */
 uint64_t smi_buckets_to_hold(uint64_t entries);
+
+/* The hash of a string key in map m. */
+static inline uint64_t smi_hash_str(const sm_map *m, const void *key, size_t len)
+{
+    return smi_hash_bytes(m->secret, key, len) & m->str_hash_mask;
+}
 
 /* The hash of the key a slot's key word stands for. A string key's hash is
  * stored in its copy, read here under the caller's epoch. */

@@ -22,8 +22,10 @@ int smi_check_invariants(sm_map *m, char *why, size_t why_len);
 /*
  * Make the n-th allocation from now fail (n = 1: the very next one), process
  * wide, for every allocation the library makes (tables, maps, per-thread
- * records). n = 0 turns failure injection off. Counts allocations of all
- * threads.
+ * records, string key copies). n = 0 turns failure injection off. Counts
+ * allocations of all threads. String key copies are counted (here and in
+ * smi_bytes_live) only once a test has called one of these three hooks, so
+ * a test calls one before it creates its maps.
  */
 void smi_fail_allocation_at(uint64_t n);
 
@@ -35,10 +37,18 @@ uint64_t smi_bytes_live(void);
 
 /*
  * Run the deferred frees that are safe now: tables no reader can still be in,
- * and values (free_value) no reader can still hold. Returns how many tables
- * and values were freed. Safe to call concurrently with anything but
+ * values (free_value) no reader can still hold and removed string keys' copies
+ * no reader can still compare with. Returns how many were freed. Safe to call concurrently with anything but
  * sm_destroy, from a thread outside sm_pin.
  */
 size_t smi_reclaim(sm_map *m);
+
+/*
+ * Keep only the hash bits in mask for the string keys of m, so that distinct
+ * keys share full hashes and every comparison past the hash is exercised. Call
+ * on a new, empty string-keyed map before any other call on it. Returns 0, or
+ * -1 when m is NULL, not string-keyed or not empty.
+ */
+int smi_weaken_string_hash(sm_map *m, uint64_t mask);
 
 #endif

@@ -12,9 +12,12 @@
  *   - the iterator hands out its own copies, compute_str shows the key,
  *     get_many_str answers like get_str, clear empties the map;
  *   - removed key copies are retired and then freed (stats), and nothing the
- *     map allocated is left after sm_destroy (the library's byte count).
+ *     map allocated is left after sm_destroy (the library's byte count);
+ *   - with the hash weakened to a few bits (a test hook), distinct keys share
+ *     full hashes, so the length and byte comparisons decide alone.
  */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -380,6 +383,48 @@ static void free_value_with_string_keys(void **state)
     assert_int_equal(f.count, 300 + 800);  /* and the 800 still present */
 }
 
+/* 12 hash bits: the top 4 choose among 16 homes' ranges, the low 8 the tag.
+ * 2000 keys then share every full hash with about 500 others. */
+static void colliding_hashes_are_told_apart_by_bytes(void **state)
+{
+    (void)state;
+    enum { N = 2000 / SM_TEST_SCALE };
+    sm_map *m = new_string_map();
+    assert_int_equal(smi_weaken_string_hash(m, 0xf0000000000000ffu), 0);
+    unsigned char k[KEY_STRING_MAX + 1];
+    for (uint64_t i = 0; i < N; i++) {
+        size_t len = key_string(i, k);
+        assert_int_equal(sm_insert_str(m, k, len, i, NULL), SM_OK);
+        /* Its one-byte-shorter and one-byte-longer neighbours are found only
+         * if they are themselves keys inserted so far. */
+        k[len] = 0;
+        for (size_t l = len - 1; l <= len + 1; l += 2) {
+            uint64_t j;
+            bool inserted = string_key(k, l, &j) && j <= i;
+            assert_int_equal(sm_get_str(m, k, l, NULL), inserted ? SM_OK : SM_NOT_FOUND);
+        }
+    }
+    assert_invariants(m, "colliding keys inserted");
+    for (uint64_t i = 0; i < N; i++) {
+        uint64_t v = 0;
+        size_t len = key_string(i, k);
+        assert_int_equal(sm_get_str(m, k, len, &v), SM_OK);
+        assert_int_equal(v, i);
+        /* A last byte off by one is another key, with the same length. */
+        k[len - 1] ^= 0x40;
+        uint64_t other;
+        if (!string_key(k, len, &other))
+            assert_int_equal(sm_get_str(m, k, len, NULL), SM_NOT_FOUND);
+    }
+    for (uint64_t i = 0; i < N; i += 2)
+        assert_int_equal(sm_delete_str(m, k, key_string(i, k), NULL), SM_OK);
+    for (uint64_t i = 0; i < N; i++)
+        assert_int_equal(sm_get_str(m, k, key_string(i, k), NULL), i % 2 ? SM_OK : SM_NOT_FOUND);
+    assert_invariants(m, "every other colliding key deleted");
+    assert_int_equal(smi_weaken_string_hash(m, 0), -1);
+    sm_destroy(m);
+}
+
 int main(void)
 {
     /* Byte counting covers key copies only once a test hook was called. */
@@ -394,6 +439,7 @@ int main(void)
         cmocka_unit_test(get_many_str_answers_like_get_str),
         cmocka_unit_test(copies_are_retired_and_nothing_leaks),
         cmocka_unit_test(free_value_with_string_keys),
+        cmocka_unit_test(colliding_hashes_are_told_apart_by_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
