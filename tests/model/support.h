@@ -65,7 +65,9 @@ void ref_clear(struct ref *r);
  * String keys. While use_string_keys(true) is in force, new_seeded_map makes
  * SM_STRING_KEYS maps, and apply_op, same_contents and the map_* calls below
  * run the *_str functions on key_string(key) instead of the uint64 ones, so
- * one reference (keyed by uint64) checks both kinds.
+ * one reference (keyed by uint64) checks both kinds. String-keyed maps made
+ * here keep only 24 bits of their hash (smi_weaken_string_hash), so distinct
+ * keys often share a full hash.
  *
  * key_string is injective: a LEB128 varint of the key (self-delimiting),
  * then 0..47 padding bytes derived from the key, so lengths vary from 1 to 57
