@@ -22,6 +22,14 @@
  * Values are unique per write (round, thread, op number), except that 0 and
  * UINT64_MAX are written now and then too, so a read names the write it saw.
  * SM_TEST_SEED=n repeats the plans (not the interleaving).
+ *
+ * Built with LIN_STRING_KEYS (the test linearizability_strings), the same
+ * runs go to a map with SM_STRING_KEYS through the *_str calls, every key
+ * turned into a string by key_string(): the empty string, a string of NULs
+ * and one byte, and strings that are prefixes of one another. A string map's
+ * writes allocate, copy and retire key copies, and its reads compare bytes
+ * through those copies; the histories must stay linearizable all the same,
+ * also while the churn thread's string keys make the table resize.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -64,6 +72,187 @@ static const uint64_t keys[KEYS] = {
     0, UINT64_MAX, 1, 0x8000000000000000ULL,
     0x9e3779b97f4a7c15ULL, 0x00000000ffffffffULL, 42, 0x5555555555555555ULL,
 };
+
+/* What every recorded sm_compute does: checker.c's rule, so the checker
+ * knows what each compute did. ctx points at the op's value. */
+static sm_compute_action compute_rule(int present, uint64_t *value, const void *ctx)
+{
+    uint64_t next = *value;
+    int action = lin_compute_rule(present, *value, *(const uint64_t *)ctx, &next);
+    if (action == SM_COMPUTE_SET)
+        *value = next;
+    return (sm_compute_action)action;
+}
+
+/*
+ * Every map call goes through the kv_* functions below, which call the
+ * uint64 functions or, with LIN_STRING_KEYS, their *_str twins on the key's
+ * string; the recording and checking that use them are the same for both.
+ */
+#ifdef LIN_STRING_KEYS
+#define KEY_KIND "string keys"
+#define MAP_FLAGS SM_STRING_KEYS
+
+/*
+ * A key's string: its little-endian bytes without the high zero bytes. So
+ * 0 is the empty string, 1 << 63 is seven NULs and 0x80, 0xffffffff is a
+ * prefix of UINT64_MAX's string and differs from it only in length, and
+ * every uint64 has a string of its own (the representation is minimal).
+ */
+static size_t key_string(uint64_t key, unsigned char buf[8])
+{
+    size_t len = 0;
+    for (; key; key >>= 8)
+        buf[len++] = (unsigned char)key;
+    return len;
+}
+
+/* Spelled out for failure reports: "<n bytes: xx xx ...>". */
+static const char *key_name(uint64_t key, char *buf, size_t len)
+{
+    unsigned char b[8];
+    size_t n = key_string(key, b);
+    int at = snprintf(buf, len, "%#" PRIx64 " as <%zu bytes:", key, n);
+    for (size_t i = 0; i < n && at > 0 && (size_t)at < len; i++)
+        at += snprintf(buf + at, len - (size_t)at, " %02x", b[i]);
+    if (at > 0 && (size_t)at < len)
+        snprintf(buf + at, len - (size_t)at, ">");
+    return buf;
+}
+
+static sm_compute_action compute_fn(const void *key, size_t len, int present, uint64_t *value,
+                                    void *ctx)
+{
+    (void)key;
+    (void)len;
+    return compute_rule(present, value, ctx);
+}
+
+static int kv_get(sm_map *m, uint64_t key, uint64_t *out)
+{
+    unsigned char b[8];
+    return sm_get_str(m, b, key_string(key, b), out);
+}
+
+static int kv_put(sm_map *m, uint64_t key, uint64_t value, uint64_t *out)
+{
+    unsigned char b[8];
+    return sm_put_str(m, b, key_string(key, b), value, out);
+}
+
+static int kv_insert(sm_map *m, uint64_t key, uint64_t value, uint64_t *out)
+{
+    unsigned char b[8];
+    return sm_insert_str(m, b, key_string(key, b), value, out);
+}
+
+static int kv_replace(sm_map *m, uint64_t key, uint64_t value, uint64_t *out)
+{
+    unsigned char b[8];
+    return sm_replace_str(m, b, key_string(key, b), value, out);
+}
+
+static int kv_cas(sm_map *m, uint64_t key, uint64_t expected, uint64_t desired, uint64_t *out)
+{
+    unsigned char b[8];
+    return sm_cas_str(m, b, key_string(key, b), expected, desired, out);
+}
+
+static int kv_delete(sm_map *m, uint64_t key, uint64_t *out)
+{
+    unsigned char b[8];
+    return sm_delete_str(m, b, key_string(key, b), out);
+}
+
+static int kv_get_or_insert(sm_map *m, uint64_t key, uint64_t value, uint64_t *out)
+{
+    unsigned char b[8];
+    return sm_get_or_insert_str(m, b, key_string(key, b), value, out);
+}
+
+static int kv_compute(sm_map *m, uint64_t key, uint64_t *value, uint64_t *out)
+{
+    unsigned char b[8];
+    return sm_compute_str(m, b, key_string(key, b), compute_fn, value, out);
+}
+
+/* The recorder batches two keys at a time. */
+static int kv_get_many(sm_map *m, const uint64_t *ks, size_t n, uint64_t *values,
+                       uint8_t *found)
+{
+    unsigned char b[2][8];
+    const void *strs[2];
+    size_t lens[2];
+    if (n > 2)
+        return SM_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        lens[i] = key_string(ks[i], b[i]);
+        strs[i] = b[i];
+    }
+    return sm_get_many_str(m, strs, lens, n, values, found);
+}
+#else
+#define KEY_KIND "uint64 keys"
+#define MAP_FLAGS 0u
+
+static const char *key_name(uint64_t key, char *buf, size_t len)
+{
+    snprintf(buf, len, "%#" PRIx64, key);
+    return buf;
+}
+
+static sm_compute_action compute_fn(uint64_t key, int present, uint64_t *value, void *ctx)
+{
+    (void)key;
+    return compute_rule(present, value, ctx);
+}
+
+static int kv_get(sm_map *m, uint64_t key, uint64_t *out)
+{
+    return sm_get(m, key, out);
+}
+
+static int kv_put(sm_map *m, uint64_t key, uint64_t value, uint64_t *out)
+{
+    return sm_put(m, key, value, out);
+}
+
+static int kv_insert(sm_map *m, uint64_t key, uint64_t value, uint64_t *out)
+{
+    return sm_insert(m, key, value, out);
+}
+
+static int kv_replace(sm_map *m, uint64_t key, uint64_t value, uint64_t *out)
+{
+    return sm_replace(m, key, value, out);
+}
+
+static int kv_cas(sm_map *m, uint64_t key, uint64_t expected, uint64_t desired, uint64_t *out)
+{
+    return sm_cas(m, key, expected, desired, out);
+}
+
+static int kv_delete(sm_map *m, uint64_t key, uint64_t *out)
+{
+    return sm_delete(m, key, out);
+}
+
+static int kv_get_or_insert(sm_map *m, uint64_t key, uint64_t value, uint64_t *out)
+{
+    return sm_get_or_insert(m, key, value, out);
+}
+
+static int kv_compute(sm_map *m, uint64_t key, uint64_t *value, uint64_t *out)
+{
+    return sm_compute(m, key, compute_fn, value, out);
+}
+
+static int kv_get_many(sm_map *m, const uint64_t *ks, size_t n, uint64_t *values,
+                       uint8_t *found)
+{
+    return sm_get_many(m, ks, n, values, found);
+}
+#endif
 
 typedef struct planned {
     unsigned key;   /* index into keys[] */
@@ -149,18 +338,6 @@ static void arrive(void)
         sem_post(&round_over);
 }
 
-/* The function every recorded sm_compute runs: checker.c's rule, so the
- * checker knows what each compute did. ctx points at the op's value. */
-static sm_compute_action compute_fn(uint64_t key, int present, uint64_t *value, void *ctx)
-{
-    (void)key;
-    uint64_t next = *value;
-    int action = lin_compute_rule(present, *value, *(const uint64_t *)ctx, &next);
-    if (action == SM_COMPUTE_SET)
-        *value = next;
-    return (sm_compute_action)action;
-}
-
 /*
  * sm_get_many of plan entries i and i + 1 (two gets of different keys): each
  * lookup has sm_get's semantics (M1), so each is recorded as a get of its
@@ -174,7 +351,7 @@ static void run_batch(worker *w, unsigned i)
     lin_op *o = &w->done[i];
     o[0] = (lin_op){ .kind = LIN_GET, .thread = (int)w->id };
     o[0].call = atomic_fetch_add(&ticket, 1);
-    int rc = sm_get_many(map, batch_keys, 2, values, found);
+    int rc = kv_get_many(map, batch_keys, 2, values, found);
     o[0].ret = atomic_fetch_add(&ticket, 1);
     o[1] = o[0];
     for (unsigned j = 0; j < 2; j++) {
@@ -214,28 +391,28 @@ static unsigned run_call(worker *w, unsigned i)
     o->call = atomic_fetch_add(&ticket, 1);
     switch (p->kind) {
     case LIN_GET:
-        o->rc = sm_get(map, key, &o->out);
+        o->rc = kv_get(map, key, &o->out);
         break;
     case LIN_PUT:
-        o->rc = sm_put(map, key, o->value, &o->out);
+        o->rc = kv_put(map, key, o->value, &o->out);
         break;
     case LIN_INSERT:
-        o->rc = sm_insert(map, key, o->value, &o->out);
+        o->rc = kv_insert(map, key, o->value, &o->out);
         break;
     case LIN_REPLACE:
-        o->rc = sm_replace(map, key, o->value, &o->out);
+        o->rc = kv_replace(map, key, o->value, &o->out);
         break;
     case LIN_CAS:
-        o->rc = sm_cas(map, key, o->expected, o->value, &o->out);
+        o->rc = kv_cas(map, key, o->expected, o->value, &o->out);
         break;
     case LIN_DELETE:
-        o->rc = sm_delete(map, key, &o->out);
+        o->rc = kv_delete(map, key, &o->out);
         break;
     case LIN_GET_OR_INSERT:
-        o->rc = sm_get_or_insert(map, key, o->value, &o->out);
+        o->rc = kv_get_or_insert(map, key, o->value, &o->out);
         break;
     case LIN_COMPUTE:
-        o->rc = sm_compute(map, key, compute_fn, &o->value, &o->out);
+        o->rc = kv_compute(map, key, &o->value, &o->out);
         break;
     }
     o->ret = atomic_fetch_add(&ticket, 1);
@@ -277,8 +454,8 @@ static void *churn_main(void *arg)
             uint64_t q = churn_next % (2 * CHURN_KEYS);
             /* Far from every checked key. */
             uint64_t key = 0x100000000ULL + (q % CHURN_KEYS);
-            int rc = q < CHURN_KEYS ? sm_put(map, key, q, NULL)
-                                    : sm_delete(map, key, NULL);
+            int rc = q < CHURN_KEYS ? kv_put(map, key, q, NULL)
+                                    : kv_delete(map, key, NULL);
             if (rc < 0) {
                 fprintf(stderr, "churn: call on key %#" PRIx64 " returned %d (%s)\n",
                         key, rc, sm_status_str(rc));
@@ -327,10 +504,10 @@ static void make_plans(uint64_t *rng)
 static void reset_keys(uint64_t *rng, lin_state *init)
 {
     for (unsigned k = 0; k < KEYS; k++) {
-        sm_delete(map, keys[k], NULL);
+        kv_delete(map, keys[k], NULL);
         init[k].present = (int)(rnd(rng) & 1);
         init[k].value = (uint64_t)(round_no + 1) << 24 | 0xff0000u | k;
-        if (init[k].present && sm_put(map, keys[k], init[k].value, NULL) != SM_OK) {
+        if (init[k].present && kv_put(map, keys[k], init[k].value, NULL) != SM_OK) {
             fprintf(stderr, "reset: put of key %#" PRIx64 " failed\n", keys[k]);
             exit(1);
         }
@@ -344,8 +521,10 @@ static void report(unsigned k, const lin_op *h, size_t n, lin_state init,
 {
     if (failures++ >= MAX_REPORTS)
         return;
-    fprintf(stderr, "FAIL [%s mode, round %u, seed %" PRIu64 "] key %#" PRIx64 ": %s\n",
-            migrating_mode ? "migrating" : "plain", round_no, seed, keys[k], why);
+    char name[80];
+    fprintf(stderr, "FAIL [%s, %s mode, round %u, seed %" PRIu64 "] key %s: %s\n", KEY_KIND,
+            migrating_mode ? "migrating" : "plain", round_no, seed,
+            key_name(keys[k], name, sizeof name), why);
     if (init.present)
         fprintf(stderr, "  initial state: present, %#" PRIx64 "\n", init.value);
     else
@@ -375,7 +554,7 @@ static void check_round(const lin_state *init)
         lin_op *last = &h[n++];
         *last = (lin_op){ .kind = LIN_GET, .thread = -1 };
         last->call = atomic_fetch_add(&ticket, 1);
-        last->rc = sm_get(map, keys[k], &last->out);
+        last->rc = kv_get(map, keys[k], &last->out);
         last->ret = atomic_fetch_add(&ticket, 1);
 
         char why[400];
@@ -416,6 +595,7 @@ static void run_mode(bool migrating)
     /* Plain: room for everything from the start. Migrating: the default
      * small table, so the churn keys force resizes. */
     opts.capacity = migrating ? 0 : 1024;
+    opts.flags = MAP_FLAGS;
     map = sm_new(&opts);
     if (!map) {
         perror("sm_new");
@@ -491,8 +671,8 @@ int main(void)
     clock_gettime(CLOCK_REALTIME, &now);
     seed = env && *env ? strtoull(env, NULL, 0)
                        : (uint64_t)now.tv_nsec ^ (uint64_t)now.tv_sec << 20 ^ (uint64_t)getpid();
-    printf("linearizability: %d workers, %d keys, seed %" PRIu64
-           " (SM_TEST_SEED=%" PRIu64 " repeats it)\n", WORKERS, KEYS, seed, seed);
+    printf("linearizability: %d workers, %d %s, seed %" PRIu64
+           " (SM_TEST_SEED=%" PRIu64 " repeats it)\n", WORKERS, KEYS, KEY_KIND, seed, seed);
     fflush(stdout);
     run_mode(false);
     run_mode(true);
@@ -506,7 +686,7 @@ int main(void)
         fprintf(stderr, "FAIL %" PRIu64 " calls returned an error (rc < 0)\n",
                 unexpected_errors);
     }
-    printf("linearizability: %s, %" PRIu64 " failures, seed %" PRIu64 "\n",
+    printf("linearizability (%s): %s, %" PRIu64 " failures, seed %" PRIu64 "\n", KEY_KIND,
            failures ? "FAILED" : "passed", failures, seed);
     return failures != 0;
 }
