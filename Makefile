@@ -8,6 +8,7 @@
 #                     AddressSanitizer+UBSan (build-asan/)
 #   make bench        build, then run the micro-benchmark
 #   make demo         build, then run the latency lab's demo (into lab-report/)
+#   make peers        install the lab's peer maps (scripts/peers.sh), then build
 #   make install      install into $(PREFIX)
 #   make clean        remove the build directories
 #
@@ -29,7 +30,7 @@ MAKEFLAGS += --no-print-directory
 CTEST = ctest --output-on-failure -j$(CTEST_JOBS)
 
 .PHONY: all deps test sanitize sanitize-tsan sanitize-asan bench demo \
-        install clean
+        peers install clean
 
 all: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
@@ -47,7 +48,7 @@ sanitize: sanitize-tsan sanitize-asan
 # the lab is, because its tests run here too. A report stops the run at the
 # first error (TSan would otherwise only fail at exit).
 sanitize-tsan: SANITIZER = thread
-sanitize-tsan: export TSAN_OPTIONS = halt_on_error=1:second_deadlock_stack=1
+sanitize-tsan: export TSAN_OPTIONS = halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/lab_engines/tsan.supp
 sanitize-asan: SANITIZER = address
 sanitize-asan: export ASAN_OPTIONS = halt_on_error=1:abort_on_error=1:detect_leaks=1
 sanitize-asan: export UBSAN_OPTIONS = halt_on_error=1:print_stacktrace=1
@@ -73,6 +74,11 @@ demo: all
 	    echo "the lab is not built yet; running the basic example instead"; \
 	    $(BUILD)/examples/basic; \
 	fi
+
+# The packages first, so that the build's configure step finds the peers.
+peers:
+	scripts/peers.sh
+	$(MAKE) all
 
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)

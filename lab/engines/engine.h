@@ -62,6 +62,22 @@ typedef struct lab_engine {
      * function pointers above are NULL and lab_run hands the whole measured
      * run to that process. */
     int out_of_process;
+
+    /* 1 = the map is not thread-safe at all (a single-threaded baseline):
+     * lab_run skips it in every scenario that runs more than one thread. */
+    int single_thread_only;
+
+    /*
+     * Optional: byte-string keys, for scenarios with .key_bytes set (NULL =
+     * the engine has no string keys; those scenarios say n/a). A map made by
+     * create_str is used only through the *_str calls below plus destroy,
+     * thread_attach/detach, size and bytes. The key is copied by the engine
+     * if it keeps it: the harness reuses its buffer. Return codes as above.
+     */
+    void *(*create_str)(uint64_t capacity_hint);
+    int (*get_str)(void *map, const void *key, size_t len, uint64_t *value);
+    int (*put_str)(void *map, const void *key, size_t len, uint64_t value);
+    int (*del_str)(void *map, const void *key, size_t len);
 } lab_engine;
 
 /* Every engine compiled in; the registry lives in engines/registry.c. */

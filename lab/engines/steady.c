@@ -3,7 +3,8 @@
  * exactly as an application calls it (include/steadymap.h), with no lock
  * around it: the library takes care of its own concurrency.
  *
- * Iteration uses sm_iter (never blocks, never blocked); resize events come
+ * String-key scenarios use a map made with SM_STRING_KEYS and the *_str
+ * calls. Iteration uses sm_iter (never blocks, never blocked); resize events come
  * from the library's own sm_options.on_resize observer, forwarded to the
  * harness's hook. Threads need no attach: the library creates per-thread
  * state on a thread's first call (T1 in steadymap.h).
@@ -29,13 +30,14 @@ static void forward_resize(const sm_resize_event *ev, void *ctx)
                 ev->old_buckets, ev->new_buckets, s->hook_ctx);
 }
 
-static void *steady_create(uint64_t capacity_hint)
+static void *create_with(uint64_t capacity_hint, uint32_t flags)
 {
     steady *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     sm_options opts = SM_OPTIONS_INIT;
     opts.capacity = capacity_hint;
+    opts.flags = flags;
     opts.on_resize = forward_resize;
     opts.on_resize_ctx = s;
     s->map = sm_new(&opts);
@@ -44,6 +46,16 @@ static void *steady_create(uint64_t capacity_hint)
         return NULL;
     }
     return s;
+}
+
+static void *steady_create(uint64_t capacity_hint)
+{
+    return create_with(capacity_hint, 0);
+}
+
+static void *steady_create_str(uint64_t capacity_hint)
+{
+    return create_with(capacity_hint, SM_STRING_KEYS);
 }
 
 static void steady_destroy(void *map)
@@ -67,6 +79,23 @@ static int steady_put(void *map, uint64_t key, uint64_t value)
 static int steady_del(void *map, uint64_t key)
 {
     int rc = sm_delete(((steady *)map)->map, key, NULL);
+    return rc == SM_OK ? 1 : rc == SM_NOT_FOUND ? 0 : -1;
+}
+
+static int steady_get_str(void *map, const void *key, size_t len, uint64_t *value)
+{
+    int rc = sm_get_str(((steady *)map)->map, key, len, value);
+    return rc == SM_OK ? 1 : rc == SM_NOT_FOUND ? 0 : -1;
+}
+
+static int steady_put_str(void *map, const void *key, size_t len, uint64_t value)
+{
+    return sm_put_str(((steady *)map)->map, key, len, value, NULL) < 0 ? -1 : 0;
+}
+
+static int steady_del_str(void *map, const void *key, size_t len)
+{
+    int rc = sm_delete_str(((steady *)map)->map, key, len, NULL);
     return rc == SM_OK ? 1 : rc == SM_NOT_FOUND ? 0 : -1;
 }
 
@@ -119,4 +148,8 @@ const lab_engine lab_engine_steady = {
     .size = steady_size,
     .bytes = steady_bytes,
     .set_event_hook = steady_set_event_hook,
+    .create_str = steady_create_str,
+    .get_str = steady_get_str,
+    .put_str = steady_put_str,
+    .del_str = steady_del_str,
 };

@@ -34,6 +34,23 @@ static inline uint64_t lab_value_of(uint64_t key)
     return lab_mix(key ^ 0x5851f42d4c957f2du);
 }
 
+/*
+ * The string form of key k, for scenarios with string keys: `len` bytes
+ * (len >= 16), a URL-like prefix shared by every key and then k as 16 hex
+ * digits, the shape of real cache keys (long common prefix, distinct tail).
+ * Injective for a given len, so distinct keys stay distinct.
+ */
+static inline void lab_key_string(uint64_t k, char *out, unsigned len)
+{
+    static const char prefix[] = "https://cache.example/tenant/0042/object/"
+                                 "0000000000000000000000000000000000000000000000000000000000000000";
+    static const char hex[] = "0123456789abcdef";
+    for (unsigned i = 0; i + 16 < len; i++)
+        out[i] = i < sizeof prefix - 1 ? prefix[i] : '0';
+    for (unsigned d = 0; d < 16; d++)
+        out[len - 1 - d] = hex[(k >> (4 * d)) & 15];
+}
+
 /* xoshiro256**: fast, and good enough that op mixes and key picks are not
  * correlated. */
 typedef struct lab_rng {

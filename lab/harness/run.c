@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "external/external.h"
 #include "harness/clock.h"
 #include "harness/keys.h"
 
@@ -67,6 +68,45 @@ uint64_t lab_effective_keys(const lab_scenario *sc, const lab_settings *s)
 double lab_effective_rate(const lab_scenario *sc, const lab_settings *s)
 {
     return s->rate > 0 ? s->rate : sc->open_rate;
+}
+
+unsigned lab_run_writers(const lab_scenario *sc, unsigned threads)
+{
+    if (sc->workload != LAB_WORKLOAD_GROWTH)
+        return 0;
+    unsigned writers = sc->writers;
+    if (writers >= threads)
+        writers = threads - 1 ? threads - 1 : 1;
+    return writers;
+}
+
+uint64_t lab_run_cap_ms(const lab_scenario *sc, lab_load_model model, unsigned duration_ms)
+{
+    /* Growth runs until its last key is in, however long a slow engine
+     * takes, up to ten times the nominal duration. */
+    uint64_t d = duration_ms;
+    if (sc->workload == LAB_WORKLOAD_GROWTH)
+        return d * 10 + 5000;
+    if (model == LAB_OPEN_LOOP)
+        return d + (d > OPEN_LOOP_GRACE_MS ? d : OPEN_LOOP_GRACE_MS);
+    return d + 1000;
+}
+
+uint64_t lab_run_salt(uint64_t seed)
+{
+    return lab_mix(seed ^ 0x6a09e667f3bcc909u);
+}
+
+uint64_t lab_worker_seed(uint64_t seed, unsigned worker)
+{
+    return seed * 0x100000001b3u + worker;
+}
+
+int lab_spin_pacing(unsigned nworkers)
+{
+    /* Spinning threads that outnumber the cores would starve each other
+     * and the harness would measure its own waiting; then they sleep. */
+    return nworkers <= online_cores();
 }
 
 enum role { ROLE_MIXED, ROLE_WRITER, ROLE_READER, ROLE_CHURN, ROLE_ITERATOR };
@@ -240,6 +280,39 @@ static void after_put(worker *w)
     }
 }
 
+/* The longest string key a scenario may ask for (lab_key_string's buffer). */
+#define LAB_KEY_BYTES_MAX 256
+
+/* One engine call on key k, through the engine's string interface when the
+ * scenario has string keys. Building the string is part of the measured
+ * operation: the same few ns for every engine. */
+static int call_get(const run *r, uint64_t k, uint64_t *value)
+{
+    if (!r->sc->key_bytes)
+        return r->e->get(r->map, k, value);
+    char key[LAB_KEY_BYTES_MAX];
+    lab_key_string(k, key, r->sc->key_bytes);
+    return r->e->get_str(r->map, key, r->sc->key_bytes, value);
+}
+
+static int call_put(const run *r, uint64_t k, uint64_t value)
+{
+    if (!r->sc->key_bytes)
+        return r->e->put(r->map, k, value);
+    char key[LAB_KEY_BYTES_MAX];
+    lab_key_string(k, key, r->sc->key_bytes);
+    return r->e->put_str(r->map, key, r->sc->key_bytes, value);
+}
+
+static int call_del(const run *r, uint64_t k)
+{
+    if (!r->sc->key_bytes)
+        return r->e->del(r->map, k);
+    char key[LAB_KEY_BYTES_MAX];
+    lab_key_string(k, key, r->sc->key_bytes);
+    return r->e->del_str(r->map, key, r->sc->key_bytes);
+}
+
 static int execute(worker *w, const op *o, uint64_t start)
 {
     run *r = w->r;
@@ -247,13 +320,13 @@ static int execute(worker *w, const op *o, uint64_t start)
     int rc;
     switch (o->kind) {
     case OP_GET:
-        rc = r->e->get(r->map, o->key, &value);
+        rc = call_get(r, o->key, &value);
         break;
     case OP_PUT:
-        rc = r->e->put(r->map, o->key, lab_value_of(o->key));
+        rc = call_put(r, o->key, lab_value_of(o->key));
         break;
     default:
-        rc = r->e->del(r->map, o->key);
+        rc = call_del(r, o->key);
         break;
     }
     uint64_t end = lab_ticks();
@@ -423,14 +496,14 @@ static int prefill(run *r)
     if (r->sc->workload == LAB_WORKLOAD_MIXED) {
         for (uint64_t i = 0; i < r->keys && rc >= 0; i++) {
             uint64_t k = lab_key_of(i, r->salt);
-            rc = e->put(r->map, k, lab_value_of(k));
+            rc = call_put(r, k, lab_value_of(k));
         }
     } else if (r->sc->workload == LAB_WORKLOAD_CHURN) {
         uint64_t live = r->keys / r->threads;
         for (unsigned t = 0; t < r->threads; t++) {
             for (uint64_t j = 0; j < live && rc >= 0; j++) {
                 uint64_t k = lab_key_of(t + j * r->threads, r->salt);
-                rc = e->put(r->map, k, lab_value_of(k));
+                rc = call_put(r, k, lab_value_of(k));
             }
             r->w[t].lo = 0;
             r->w[t].hi = live;
@@ -441,7 +514,8 @@ static int prefill(run *r)
     return rc < 0 ? -1 : 0;
 }
 
-static void progress_line(const run *r, lab_load_model model, uint64_t now, int final)
+void lab_progress(const char *scenario, const char *engine, lab_load_model model, double frac,
+                  int final)
 {
     /* A log file gets one line per run, a terminal a line redrawn in place. */
     static int tty = -1;
@@ -449,6 +523,15 @@ static void progress_line(const run *r, lab_load_model model, uint64_t now, int 
         tty = isatty(STDERR_FILENO);
     if (!tty && !final)
         return;
+    if (frac > 1)
+        frac = 1;
+    fprintf(stderr, "%s  %-20s %-10s %-6s %3.0f%%%s", tty ? "\r" : "", scenario, engine,
+            lab_load_model_name(model), final ? 100.0 : frac * 100, final ? "\n" : "");
+    fflush(stderr);
+}
+
+static void progress_line(const run *r, lab_load_model model, uint64_t now, int final)
+{
     double frac;
     if (r->sc->workload == LAB_WORKLOAD_GROWTH) {
         uint64_t in = 0;
@@ -458,21 +541,17 @@ static void progress_line(const run *r, lab_load_model model, uint64_t now, int 
     } else {
         frac = now > r->t0 ? (double)(now - r->t0) / (double)(r->end_ticks - r->t0) : 0;
     }
-    if (frac > 1)
-        frac = 1;
-    fprintf(stderr, "%s  %-20s %-10s %-6s %3.0f%%%s", tty ? "\r" : "", r->sc->name, r->e->name,
-            lab_load_model_name(model), final ? 100.0 : frac * 100, final ? "\n" : "");
-    fflush(stderr);
+    lab_progress(r->sc->name, r->e->name, model, frac, final);
 }
 
-static void set_skipped(lab_result *res, const char *why)
+void lab_result_skip(lab_result *res, const char *why)
 {
     res->skipped = 1;
     snprintf(res->skip_reason, sizeof res->skip_reason, "%s", why);
 }
 
-static lab_result *new_result(const lab_scenario *sc, const lab_engine *e, lab_load_model model,
-                              const lab_settings *s)
+lab_result *lab_result_new(const lab_scenario *sc, const lab_engine *e, lab_load_model model,
+                           const lab_settings *s)
 {
     lab_result *res = calloc(1, sizeof *res);
     if (!res)
@@ -543,11 +622,21 @@ static void merge_into(lab_result *res, run *r, unsigned nworkers, size_t nrss)
 static lab_result *run_here(const lab_scenario *sc, const lab_engine *e, lab_load_model model,
                             const lab_settings *s)
 {
-    lab_result *res = new_result(sc, e, model, s);
+    lab_result *res = lab_result_new(sc, e, model, s);
     if (!res)
         return NULL;
     if (sc->iterator && !e->iterate) {
-        set_skipped(res, "n/a: engine cannot iterate");
+        lab_result_skip(res, "n/a: engine cannot iterate");
+        return res;
+    }
+    if (e->single_thread_only && (res->threads > 1 || sc->iterator)) {
+        lab_result_skip(res, "n/a: engine is single-threaded only");
+        return res;
+    }
+    if (sc->key_bytes && (!e->create_str || sc->iterator || sc->key_bytes < 16 ||
+                          sc->key_bytes > LAB_KEY_BYTES_MAX)) {
+        lab_result_skip(res, e->create_str ? "n/a: the lab cannot run this string-key scenario"
+                                           : "n/a: engine has no string keys");
         return res;
     }
     run *r = calloc(1, sizeof *r);
@@ -559,28 +648,19 @@ static lab_result *run_here(const lab_scenario *sc, const lab_engine *e, lab_loa
     r->e = e;
     r->model = model;
     r->threads = res->threads;
-    r->writers = sc->workload == LAB_WORKLOAD_GROWTH ? sc->writers : 0;
-    if (r->writers >= r->threads)
-        r->writers = r->threads - 1 ? r->threads - 1 : 1;
+    r->writers = lab_run_writers(sc, r->threads);
     r->keys = res->keys;
-    r->salt = lab_mix(s->seed ^ 0x6a09e667f3bcc909u);
+    r->salt = lab_run_salt(s->seed);
     r->rate = res->rate_per_thread;
     if (sc->key_distribution == LAB_KEYS_ZIPF)
         lab_zipf_init(&r->zipf, r->keys, sc->zipf_theta);
     uint64_t duration_ms = res->duration_ms;
-    /* Growth runs until its last key is in, however long a slow engine
-     * takes, up to ten times the nominal duration. */
-    uint64_t cap_ms = sc->workload == LAB_WORKLOAD_GROWTH ? duration_ms * 10 + 5000
-                      : model == LAB_OPEN_LOOP
-                          ? duration_ms + (duration_ms > OPEN_LOOP_GRACE_MS ? duration_ms : OPEN_LOOP_GRACE_MS)
-                          : duration_ms + 1000;
+    uint64_t cap_ms = lab_run_cap_ms(sc, model, res->duration_ms);
     r->window_capacity = (size_t)(cap_ms * 1000000u / LAB_TIMELINE_WINDOW_NS) + 2;
     r->window_ticks = lab_ns_to_ticks(LAB_TIMELINE_WINDOW_NS);
     r->events = calloc(EVENT_CAPACITY, sizeof *r->events);
     unsigned nworkers = r->threads + (sc->iterator ? 1 : 0);
-    /* Spinning threads that outnumber the cores would starve each other
-     * and the harness would measure its own waiting; then they sleep. */
-    r->spin_pacing = nworkers <= online_cores();
+    r->spin_pacing = lab_spin_pacing(nworkers);
     res->spin_pacing = r->spin_pacing;
     size_t workers_size = ((sizeof(worker) * nworkers + 63) / 64) * 64;
     r->w = aligned_alloc(64, workers_size);
@@ -597,7 +677,7 @@ static lab_result *run_here(const lab_scenario *sc, const lab_engine *e, lab_loa
                   : sc->workload == LAB_WORKLOAD_GROWTH ? (i < r->writers ? ROLE_WRITER : ROLE_READER)
                   : sc->workload == LAB_WORKLOAD_CHURN ? ROLE_CHURN
                                                         : ROLE_MIXED;
-        lab_rng_seed(&w->rng, s->seed * 0x100000001b3u + i);
+        lab_rng_seed(&w->rng, lab_worker_seed(s->seed, i));
         lab_hist_init(&w->hist);
         lab_hist_init(&w->late);
         /* Allocated and touched before the run, so the measured threads
@@ -610,15 +690,16 @@ static lab_result *run_here(const lab_scenario *sc, const lab_engine *e, lab_loa
     }
     pthread_mutex_init(&r->event_lock, NULL);
     if (!ok)
-        set_skipped(res, "n/a: out of memory for the lab's own buffers");
+        lab_result_skip(res, "n/a: out of memory for the lab's own buffers");
     if (ok) {
-        r->map = e->create(sc->presized ? r->keys : 0);
+        uint64_t hint = sc->presized ? r->keys : 0;
+        r->map = sc->key_bytes ? e->create_str(hint) : e->create(hint);
         if (!r->map) {
-            set_skipped(res, "n/a: engine create() failed");
+            lab_result_skip(res, "n/a: engine create() failed");
             ok = 0;
         } else if (prefill(r) != 0) {
             res->err_engine++;
-            set_skipped(res, "n/a: pre-fill failed (engine error)");
+            lab_result_skip(res, "n/a: pre-fill failed (engine error)");
             ok = 0;
         }
     }
@@ -783,9 +864,9 @@ static lab_result *run_fresh(const lab_scenario *sc, const lab_engine *e, lab_lo
     }
     close(fd);
     if (!res) {
-        res = new_result(sc, e, model, s);
+        res = lab_result_new(sc, e, model, s);
         if (res)
-            set_skipped(res, "n/a: the fresh-process child failed");
+            lab_result_skip(res, "n/a: the fresh-process child failed");
     }
     return res;
 }
@@ -793,6 +874,16 @@ static lab_result *run_fresh(const lab_scenario *sc, const lab_engine *e, lab_lo
 lab_result *lab_run(const lab_scenario *sc, const lab_engine *e, lab_load_model model,
                     const lab_settings *s)
 {
+    if (e->out_of_process) {
+        if (sc->key_bytes) {
+            /* The peer programs speak uint64 keys only. */
+            lab_result *res = lab_result_new(sc, e, model, s);
+            if (res)
+                lab_result_skip(res, "n/a: out-of-process peers have no string keys");
+            return res;
+        }
+        return lab_external_run(sc, e, model, s);
+    }
     if (sc->fresh_process && s->self_exe)
         return run_fresh(sc, e, model, s);
     return run_here(sc, e, model, s);

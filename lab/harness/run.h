@@ -110,10 +110,33 @@ uint64_t lab_effective_keys(const lab_scenario *sc, const lab_settings *s);
 double lab_effective_rate(const lab_scenario *sc, const lab_settings *s);
 
 /*
+ * How a run's parameters follow from the scenario, the model and the
+ * settings: shared with lab/external/, which hands them to a peer program,
+ * so that an out-of-process run uses exactly the values an in-process one
+ * would.
+ */
+unsigned lab_run_writers(const lab_scenario *sc, unsigned threads); /* GROWTH; else 0 */
+uint64_t lab_run_cap_ms(const lab_scenario *sc, lab_load_model model, unsigned duration_ms);
+uint64_t lab_run_salt(uint64_t seed);                       /* key i = lab_key_of(i, salt) */
+uint64_t lab_worker_seed(uint64_t seed, unsigned worker);   /* worker i's lab_rng_seed */
+int lab_spin_pacing(unsigned nworkers);                     /* open loop: spin or sleep */
+
+/* A result with the scenario's effective parameters filled in and nothing
+ * measured yet; NULL when out of memory. */
+lab_result *lab_result_new(const lab_scenario *sc, const lab_engine *e, lab_load_model model,
+                           const lab_settings *s);
+void lab_result_skip(lab_result *r, const char *why);
+
+/* The progress line on stderr (frac in [0, 1]; final ends the line). */
+void lab_progress(const char *scenario, const char *engine, lab_load_model model, double frac,
+                  int final);
+
+/*
  * Runs the scenario. Never returns NULL except when out of memory; an engine
  * that cannot run the scenario (no iterate for range, create() failed) gives
  * a result with .skipped set. Scenarios with .fresh_process run in a child
- * started from settings->self_exe when it is set.
+ * started from settings->self_exe when it is set. Out-of-process engines
+ * (e->out_of_process) are run by their peer program (lab/external/).
  */
 lab_result *lab_run(const lab_scenario *sc, const lab_engine *e, lab_load_model model,
                     const lab_settings *s);

@@ -5,7 +5,8 @@
 static const lab_scenario *const all[] = {
     &lab_scenario_micro,   &lab_scenario_growth,    &lab_scenario_range,
     &lab_scenario_oversub, &lab_scenario_churn,     &lab_scenario_zipf,
-    &lab_scenario_coldstart, &lab_scenario_coldstart_presized,
+    &lab_scenario_mixed,   &lab_scenario_strings,  &lab_scenario_coldstart,
+    &lab_scenario_coldstart_presized,
 };
 
 const lab_scenario *const *lab_scenarios_all(size_t *count)

@@ -62,6 +62,10 @@ typedef struct lab_scenario {
                                   and again (engines without iterate: n/a) */
     int fresh_process;         /* run in a newly exec'd copy of the lab */
 
+    unsigned key_bytes;        /* 0 = uint64 keys; else every key is a byte
+                                  string of this length (>= 16): key k is
+                                  lab_key_string(k), see harness/keys.h */
+
     unsigned duration_ms;      /* measured time (GROWTH: until the last key
                                   is in; this only sizes the time cap) */
     double open_rate;          /* open loop: ops/s per thread (--rate) */
@@ -77,6 +81,8 @@ extern const lab_scenario lab_scenario_range;
 extern const lab_scenario lab_scenario_oversub;
 extern const lab_scenario lab_scenario_churn;
 extern const lab_scenario lab_scenario_zipf;
+extern const lab_scenario lab_scenario_mixed;
+extern const lab_scenario lab_scenario_strings;
 extern const lab_scenario lab_scenario_coldstart;
 extern const lab_scenario lab_scenario_coldstart_presized;
 

@@ -1,0 +1,3 @@
+module steadymap/peer
+
+go 1.19
