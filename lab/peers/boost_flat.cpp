@@ -30,35 +30,91 @@
  * which the map post-mixes itself because it is not marked avalanching.
  * std::bad_alloc from a growing put becomes -1 through guarded(), the lock
  * released by its guard.
+ *
+ * String keys. Each engine also makes maps of std::string keys, with the
+ * same locking. Boost 1.81's flat map has heterogeneous find, contains and
+ * erase (not insert_or_assign) when both the hash and the equality are
+ * transparent, so the string maps use string_hash below, which is
+ * boost::hash<std::string_view> (Boost's default string hash: the bytes
+ * folded in four at a time with hash_combine; for the same characters it
+ * gives exactly boost::hash<std::string>'s value, and Boost marks both
+ * avalanching, so the map uses it unmixed as it would the default), and
+ * std::equal_to<>. Gets and dels then look the harness's bytes up through a
+ * std::string_view without making a string. A put looks the key up the same
+ * way and assigns the value in place when it is there; only a key that is
+ * new is copied, into the std::string the map keeps (heap memory past
+ * libstdc++'s 15 inline bytes), at the cost of a second probe for the
+ * insert. The sharded engine hashes a string key twice, once to pick the
+ * shard (that hash, mixed as above) and once inside the shard's map, since
+ * Boost 1.81 cannot be handed a precomputed hash.
+ *
+ * destroy and size are shared by a map's two kinds (engine.h), so every map
+ * here derives from lab_peer::map_base and those two dispatch through it.
  */
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <new>
+#include <string>
+#include <string_view>
 
+#include <boost/container_hash/hash.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
 
 #include "peer_cxx.hh"
 
 namespace {
 
-using flat = boost::unordered_flat_map<uint64_t, uint64_t>;
+struct string_hash {
+    using is_transparent = void;
+    using is_avalanching = void;
+    std::size_t operator()(std::string_view s) const noexcept
+    {
+        return boost::hash<std::string_view>()(s);
+    }
+};
+
+using u64_flat = boost::unordered_flat_map<uint64_t, uint64_t>;
+using str_flat = boost::unordered_flat_map<std::string, uint64_t, string_hash, std::equal_to<>>;
+
+/* A pthread rwlock owned like any C++ member, so that a map whose
+ * construction fails half-way releases exactly what it made. */
+class rwlock {
+public:
+    rwlock()
+    {
+        if (lab_peer::rwlock_init(&lock_) != 0)
+            throw std::bad_alloc();
+    }
+    ~rwlock() { pthread_rwlock_destroy(&lock_); }
+    rwlock(const rwlock &) = delete;
+    rwlock &operator=(const rwlock &) = delete;
+    pthread_rwlock_t *get() { return &lock_; }
+
+private:
+    pthread_rwlock_t lock_;
+};
 
 struct read_lock {
-    pthread_rwlock_t *lock;
-    explicit read_lock(pthread_rwlock_t *l) : lock(l) { pthread_rwlock_rdlock(lock); }
-    ~read_lock() { pthread_rwlock_unlock(lock); }
+    rwlock &lock;
+    explicit read_lock(rwlock &l) : lock(l) { pthread_rwlock_rdlock(lock.get()); }
+    ~read_lock() { pthread_rwlock_unlock(lock.get()); }
     read_lock(const read_lock &) = delete;
     read_lock &operator=(const read_lock &) = delete;
 };
 
 struct write_lock {
-    pthread_rwlock_t *lock;
-    explicit write_lock(pthread_rwlock_t *l) : lock(l) { pthread_rwlock_wrlock(lock); }
-    ~write_lock() { pthread_rwlock_unlock(lock); }
+    rwlock &lock;
+    explicit write_lock(rwlock &l) : lock(l) { pthread_rwlock_wrlock(lock.get()); }
+    ~write_lock() { pthread_rwlock_unlock(lock.get()); }
     write_lock(const write_lock &) = delete;
     write_lock &operator=(const write_lock &) = delete;
 };
 
-/* What all three engines do to one map, the caller holding whatever lock. */
-int map_get(const flat &m, uint64_t key, uint64_t *value)
+/* What all three engines do to one map, the caller holding whatever lock;
+ * K is uint64_t for the u64 maps and std::string_view for the string ones. */
+template <class Map, class K>
+int map_get(const Map &m, const K &key, uint64_t *value)
 {
     auto it = m.find(key);
     if (it == m.end())
@@ -67,9 +123,24 @@ int map_get(const flat &m, uint64_t key, uint64_t *value)
     return 1;
 }
 
+void map_put(u64_flat &m, uint64_t key, uint64_t value)
+{
+    m.insert_or_assign(key, value);
+}
+
+/* Copies the key only when it is new (see the header). */
+void map_put(str_flat &m, std::string_view key, uint64_t value)
+{
+    auto it = m.find(key);
+    if (it != m.end())
+        it->second = value;
+    else
+        m.emplace(std::string(key), value);
+}
+
 /* Counts every visited entry, so the caller can add up shards; *stopped
  * tells it that visit asked to stop. */
-long map_iterate(const flat &m, lab_visit_fn visit, void *ctx, int *stopped)
+long map_iterate(const u64_flat &m, lab_visit_fn visit, void *ctx, int *stopped)
 {
     long n = 0;
     *stopped = 0;
@@ -85,257 +156,233 @@ long map_iterate(const flat &m, lab_visit_fn visit, void *ctx, int *stopped)
 
 /* ---- boost_flat: no lock ------------------------------------------------ */
 
-flat *bare(void *map) { return static_cast<flat *>(map); }
+template <class Map>
+struct bare final : lab_peer::map_base {
+    Map m;
+    explicit bare(uint64_t capacity_hint) { m.reserve(static_cast<typename Map::size_type>(capacity_hint)); }
+    uint64_t size() override { return m.size(); }
 
-void *bare_create(uint64_t capacity_hint)
-{
-    try {
-        auto *m = new flat();
-        m->reserve(static_cast<flat::size_type>(capacity_hint));
-        return m;
-    } catch (...) {
-        return nullptr;
+    template <class K> int get(const K &key, uint64_t *value) { return map_get(m, key, value); }
+    template <class K> int put(const K &key, uint64_t value)
+    {
+        return lab_peer::guarded([&] {
+            map_put(m, key, value);
+            return 0;
+        });
     }
-}
-
-void bare_destroy(void *map) { delete bare(map); }
-
-int bare_get(void *map, uint64_t key, uint64_t *value) { return map_get(*bare(map), key, value); }
-
-int bare_put(void *map, uint64_t key, uint64_t value)
-{
-    return lab_peer::guarded([&] {
-        bare(map)->insert_or_assign(key, value);
-        return 0;
-    });
-}
-
-int bare_del(void *map, uint64_t key) { return bare(map)->erase(key) ? 1 : 0; }
-
-long bare_iterate(void *map, lab_visit_fn visit, void *ctx)
-{
-    int stopped;
-    return map_iterate(*bare(map), visit, ctx, &stopped);
-}
-
-uint64_t bare_size(void *map) { return bare(map)->size(); }
+    template <class K> int del(const K &key) { return m.erase(key) ? 1 : 0; }
+    long iterate(lab_visit_fn visit, void *ctx)
+    {
+        int stopped;
+        return map_iterate(m, visit, ctx, &stopped);
+    }
+};
 
 /* ---- boost_flat_rw: one rwlock ------------------------------------------ */
 
-struct locked {
-    pthread_rwlock_t lock;
-    flat m;
+template <class Map>
+struct locked final : lab_peer::map_base {
+    rwlock lock;
+    Map m;
+    explicit locked(uint64_t capacity_hint) { m.reserve(static_cast<typename Map::size_type>(capacity_hint)); }
+    uint64_t size() override
+    {
+        read_lock guard(lock);
+        return m.size();
+    }
+
+    template <class K> int get(const K &key, uint64_t *value)
+    {
+        read_lock guard(lock);
+        return map_get(m, key, value);
+    }
+    template <class K> int put(const K &key, uint64_t value)
+    {
+        return lab_peer::guarded([&] {
+            write_lock guard(lock);
+            map_put(m, key, value);
+            return 0;
+        });
+    }
+    template <class K> int del(const K &key)
+    {
+        write_lock guard(lock);
+        return m.erase(key) ? 1 : 0;
+    }
+    long iterate(lab_visit_fn visit, void *ctx)
+    {
+        read_lock guard(lock);
+        int stopped;
+        return map_iterate(m, visit, ctx, &stopped);
+    }
 };
-
-locked *rw(void *map) { return static_cast<locked *>(map); }
-
-void *rw_create(uint64_t capacity_hint)
-{
-    locked *l = nullptr;
-    try {
-        l = new locked();
-        l->m.reserve(static_cast<flat::size_type>(capacity_hint));
-    } catch (...) {
-        delete l;
-        return nullptr;
-    }
-    if (lab_peer::rwlock_init(&l->lock) != 0) {
-        delete l;
-        return nullptr;
-    }
-    return l;
-}
-
-void rw_destroy(void *map)
-{
-    pthread_rwlock_destroy(&rw(map)->lock);
-    delete rw(map);
-}
-
-int rw_get(void *map, uint64_t key, uint64_t *value)
-{
-    read_lock guard(&rw(map)->lock);
-    return map_get(rw(map)->m, key, value);
-}
-
-int rw_put(void *map, uint64_t key, uint64_t value)
-{
-    return lab_peer::guarded([&] {
-        write_lock guard(&rw(map)->lock);
-        rw(map)->m.insert_or_assign(key, value);
-        return 0;
-    });
-}
-
-int rw_del(void *map, uint64_t key)
-{
-    write_lock guard(&rw(map)->lock);
-    return rw(map)->m.erase(key) ? 1 : 0;
-}
-
-long rw_iterate(void *map, lab_visit_fn visit, void *ctx)
-{
-    read_lock guard(&rw(map)->lock);
-    int stopped;
-    return map_iterate(rw(map)->m, visit, ctx, &stopped);
-}
-
-uint64_t rw_size(void *map)
-{
-    read_lock guard(&rw(map)->lock);
-    return rw(map)->m.size();
-}
 
 /* ---- boost_flat_shard64: 64 rwlocked maps --------------------------------- */
 
 constexpr int SHARD_BITS = 6;
 constexpr int SHARDS = 1 << SHARD_BITS;
 
+uint64_t shard_hash(uint64_t key) { return key; }
+uint64_t shard_hash(std::string_view key) { return string_hash()(key); }
+
+template <class Map>
 struct alignas(64) shard {
-    pthread_rwlock_t lock;
-    flat m;
+    rwlock lock;
+    Map m;
 };
 
-struct sharded {
-    shard shards[SHARDS];
+template <class Map>
+struct sharded final : lab_peer::map_base {
+    shard<Map> shards[SHARDS];
+
+    explicit sharded(uint64_t capacity_hint)
+    {
+        for (shard<Map> &one : shards)
+            one.m.reserve(static_cast<typename Map::size_type>(capacity_hint / SHARDS +
+                                                              (capacity_hint % SHARDS != 0)));
+    }
+
+    uint64_t size() override
+    {
+        uint64_t total = 0;
+        for (shard<Map> &s : shards) {
+            read_lock guard(s.lock);
+            total += s.m.size();
+        }
+        return total;
+    }
+
+    template <class K> shard<Map> &shard_of(const K &key)
+    {
+        uint64_t h = shard_hash(key);
+        h ^= h >> 31;
+        h *= 0x7fb5d329728ea185u;
+        h ^= h >> 27;
+        h *= 0x81dadef4bc2dd44du;
+        return shards[h >> (64 - SHARD_BITS)];
+    }
+
+    template <class K> int get(const K &key, uint64_t *value)
+    {
+        shard<Map> &s = shard_of(key);
+        read_lock guard(s.lock);
+        return map_get(s.m, key, value);
+    }
+    template <class K> int put(const K &key, uint64_t value)
+    {
+        return lab_peer::guarded([&] {
+            shard<Map> &s = shard_of(key);
+            write_lock guard(s.lock);
+            map_put(s.m, key, value);
+            return 0;
+        });
+    }
+    template <class K> int del(const K &key)
+    {
+        shard<Map> &s = shard_of(key);
+        write_lock guard(s.lock);
+        return s.m.erase(key) ? 1 : 0;
+    }
+    long iterate(lab_visit_fn visit, void *ctx)
+    {
+        long total = 0;
+        for (shard<Map> &s : shards) {
+            int stopped;
+            read_lock guard(s.lock);
+            total += map_iterate(s.m, visit, ctx, &stopped);
+            if (stopped)
+                break;
+        }
+        return total;
+    }
 };
 
-sharded *sh(void *map) { return static_cast<sharded *>(map); }
+/* ---- the C entry points, one set per engine ------------------------------- */
 
-shard &shard_of(void *map, uint64_t key)
+template <template <class> class Engine, class Map>
+void *create(uint64_t capacity_hint)
 {
-    key ^= key >> 31;
-    key *= 0x7fb5d329728ea185u;
-    key ^= key >> 27;
-    key *= 0x81dadef4bc2dd44du;
-    return sh(map)->shards[key >> (64 - SHARD_BITS)];
-}
-
-void sharded_destroy(void *map)
-{
-    for (shard &s : sh(map)->shards)
-        pthread_rwlock_destroy(&s.lock);
-    delete sh(map);
-}
-
-void *sharded_create(uint64_t capacity_hint)
-{
-    sharded *s = nullptr;
     try {
-        s = new sharded();
-        for (shard &one : s->shards)
-            one.m.reserve(static_cast<flat::size_type>(capacity_hint / SHARDS +
-                                                       (capacity_hint % SHARDS != 0)));
+        return lab_peer::opaque(new Engine<Map>(capacity_hint));
     } catch (...) {
-        delete s;
         return nullptr;
     }
-    for (int i = 0; i < SHARDS; i++) {
-        if (lab_peer::rwlock_init(&s->shards[i].lock) != 0) {
-            while (i-- > 0)
-                pthread_rwlock_destroy(&s->shards[i].lock);
-            delete s;
-            return nullptr;
-        }
-    }
-    return s;
 }
 
-int sharded_get(void *map, uint64_t key, uint64_t *value)
+template <template <class> class Engine>
+int get(void *map, uint64_t key, uint64_t *value)
 {
-    shard &s = shard_of(map, key);
-    read_lock guard(&s.lock);
-    return map_get(s.m, key, value);
+    return lab_peer::as<Engine<u64_flat>>(map)->get(key, value);
 }
 
-int sharded_put(void *map, uint64_t key, uint64_t value)
+template <template <class> class Engine>
+int put(void *map, uint64_t key, uint64_t value)
 {
-    return lab_peer::guarded([&] {
-        shard &s = shard_of(map, key);
-        write_lock guard(&s.lock);
-        s.m.insert_or_assign(key, value);
-        return 0;
-    });
+    return lab_peer::as<Engine<u64_flat>>(map)->put(key, value);
 }
 
-int sharded_del(void *map, uint64_t key)
+template <template <class> class Engine>
+int del(void *map, uint64_t key)
 {
-    shard &s = shard_of(map, key);
-    write_lock guard(&s.lock);
-    return s.m.erase(key) ? 1 : 0;
+    return lab_peer::as<Engine<u64_flat>>(map)->del(key);
 }
 
-long sharded_iterate(void *map, lab_visit_fn visit, void *ctx)
+template <template <class> class Engine>
+long iterate(void *map, lab_visit_fn visit, void *ctx)
 {
-    long total = 0;
-    for (shard &s : sh(map)->shards) {
-        int stopped;
-        read_lock guard(&s.lock);
-        total += map_iterate(s.m, visit, ctx, &stopped);
-        if (stopped)
-            break;
-    }
-    return total;
+    return lab_peer::as<Engine<u64_flat>>(map)->iterate(visit, ctx);
 }
 
-uint64_t sharded_size(void *map)
+template <template <class> class Engine>
+int get_str(void *map, const void *key, size_t len, uint64_t *value)
 {
-    uint64_t total = 0;
-    for (shard &s : sh(map)->shards) {
-        read_lock guard(&s.lock);
-        total += s.m.size();
-    }
-    return total;
+    return lab_peer::as<Engine<str_flat>>(map)->get(lab_peer::key_view(key, len), value);
+}
+
+template <template <class> class Engine>
+int put_str(void *map, const void *key, size_t len, uint64_t value)
+{
+    return lab_peer::as<Engine<str_flat>>(map)->put(lab_peer::key_view(key, len), value);
+}
+
+template <template <class> class Engine>
+int del_str(void *map, const void *key, size_t len)
+{
+    return lab_peer::as<Engine<str_flat>>(map)->del(lab_peer::key_view(key, len));
+}
+
+template <template <class> class Engine>
+constexpr lab_engine make_engine(const char *name, const char *description)
+{
+    lab_engine e{};
+    e.name = name;
+    e.description = description;
+    e.create = create<Engine, u64_flat>;
+    e.destroy = lab_peer::destroy;
+    e.get = get<Engine>;
+    e.put = put<Engine>;
+    e.del = del<Engine>;
+    e.iterate = iterate<Engine>;
+    e.size = lab_peer::size;
+    e.create_str = create<Engine, str_flat>;
+    e.get_str = get_str<Engine>;
+    e.put_str = put_str<Engine>;
+    e.del_str = del_str<Engine>;
+    return e;
 }
 
 constexpr lab_engine make_bare()
 {
-    lab_engine e{};
-    e.name = "boost_flat";
-    e.description = "boost::unordered_flat_map with no lock: NOT thread-safe, single-threaded scenarios only";
-    e.create = bare_create;
-    e.destroy = bare_destroy;
-    e.get = bare_get;
-    e.put = bare_put;
-    e.del = bare_del;
-    e.iterate = bare_iterate;
-    e.size = bare_size;
+    lab_engine e = make_engine<bare>(
+        "boost_flat", "boost::unordered_flat_map with no lock: NOT thread-safe, single-threaded scenarios only");
     e.single_thread_only = 1;
-    return e;
-}
-
-constexpr lab_engine make_rw()
-{
-    lab_engine e{};
-    e.name = "boost_flat_rw";
-    e.description = "boost::unordered_flat_map behind one pthread rwlock";
-    e.create = rw_create;
-    e.destroy = rw_destroy;
-    e.get = rw_get;
-    e.put = rw_put;
-    e.del = rw_del;
-    e.iterate = rw_iterate;
-    e.size = rw_size;
-    return e;
-}
-
-constexpr lab_engine make_sharded()
-{
-    lab_engine e{};
-    e.name = "boost_flat_shard64";
-    e.description = "64 boost::unordered_flat_maps, each behind its own pthread rwlock";
-    e.create = sharded_create;
-    e.destroy = sharded_destroy;
-    e.get = sharded_get;
-    e.put = sharded_put;
-    e.del = sharded_del;
-    e.iterate = sharded_iterate;
-    e.size = sharded_size;
     return e;
 }
 
 } // namespace
 
 extern "C" const lab_engine lab_peer_boost_flat = make_bare();
-extern "C" const lab_engine lab_peer_boost_flat_rw = make_rw();
-extern "C" const lab_engine lab_peer_boost_flat_shard64 = make_sharded();
+extern "C" const lab_engine lab_peer_boost_flat_rw =
+    make_engine<locked>("boost_flat_rw", "boost::unordered_flat_map behind one pthread rwlock");
+extern "C" const lab_engine lab_peer_boost_flat_shard64 = make_engine<sharded>(
+    "boost_flat_shard64", "64 boost::unordered_flat_maps, each behind its own pthread rwlock");

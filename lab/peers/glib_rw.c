@@ -23,10 +23,29 @@
  * which GHashTable stores like any other key, and value 0 is told apart
  * from a missing key by g_hash_table_lookup_extended.
  *
+ * String keys. create_str makes a second kind of table, under the same
+ * lock, whose entries are blobs: one g_malloc block holding the key's length,
+ * a pointer to its bytes (which follow in the same block) and the value.
+ * The blob is GBytes's shape (size and data), hashed with the recurrence of
+ * g_bytes_hash and g_str_hash (h = h * 33 + byte from 5381, over every
+ * byte, NULs included) and compared like g_bytes_equal (length, then
+ * memcmp), which is how GLib hashes binary keys; GBytes itself is not used
+ * because a lookup would then box the harness's bytes in a freshly allocated
+ * GBytes for every get, the cost the u64 table avoids above. A lookup passes
+ * a blob on its stack pointing at the harness's bytes. The table is a set
+ * (g_hash_table_add, key and value the same blob: GLib then keeps one array
+ * instead of two), so a put that finds its key writes the value into the
+ * blob under the write lock and allocates nothing; a new key costs one block
+ * and a second probe to add it. The table owns the blobs (g_free as its key
+ * destroy function), so a del and destroy free them. GHashTable keeps each
+ * entry's 32-bit hash and compares it before calling the equality.
+ *
  * Limits. GHashTable cannot be pre-sized, so the capacity hint is ignored
  * (the table grows from 8 slots, rehashing everything at each doubling, all
  * under the write lock). It does not report its memory, so bytes is NULL.
  */
+#include <string.h>
+
 #include <glib.h>
 
 #include "engine.h"
@@ -54,6 +73,31 @@ static guint hash_key(gconstpointer p)
     return (guint)(k ^ (k >> 32));
 }
 
+/* A string key: a stored entry (bytes inside the same block) or one being
+ * looked up (bytes are the harness's). */
+typedef struct blob {
+    guint64 value;
+    gsize len;
+    const guchar *bytes;
+} blob;
+
+static guint hash_blob(gconstpointer p)
+{
+    const blob *b = p;
+    guint32 h = 5381;
+    for (gsize i = 0; i < b->len; i++)
+        h = h * 33 + b->bytes[i];
+    return h;
+}
+
+/* memcmp's arguments must not be NULL even for 0 bytes, and a looked-up
+ * empty key's may be. */
+static gboolean equal_blob(gconstpointer x, gconstpointer y)
+{
+    const blob *a = x, *b = y;
+    return a->len == b->len && (a->len == 0 || memcmp(a->bytes, b->bytes, a->len) == 0);
+}
+
 static void *glib_create(uint64_t capacity_hint)
 {
     (void)capacity_hint;
@@ -62,6 +106,17 @@ static void *glib_create(uint64_t capacity_hint)
         return NULL;
     g_rw_lock_init(&g->lock);
     g->table = g_hash_table_new(hash_key, g_direct_equal);
+    return g;
+}
+
+static void *glib_create_str(uint64_t capacity_hint)
+{
+    (void)capacity_hint;
+    glib_rw *g = g_try_new0(glib_rw, 1);
+    if (!g)
+        return NULL;
+    g_rw_lock_init(&g->lock);
+    g->table = g_hash_table_new_full(hash_blob, equal_blob, g_free, NULL);
     return g;
 }
 
@@ -100,6 +155,49 @@ static int glib_del(void *map, uint64_t key)
     glib_rw *g = map;
     g_rw_lock_writer_lock(&g->lock);
     gboolean removed = g_hash_table_remove(g->table, to_pointer(key));
+    g_rw_lock_writer_unlock(&g->lock);
+    return removed ? 1 : 0;
+}
+
+static int glib_get_str(void *map, const void *key, size_t len, uint64_t *value)
+{
+    glib_rw *g = map;
+    blob probe = { 0, len, key };
+    g_rw_lock_reader_lock(&g->lock);
+    const blob *found = g_hash_table_lookup(g->table, &probe);
+    if (found)
+        *value = found->value;
+    g_rw_lock_reader_unlock(&g->lock);
+    return found ? 1 : 0;
+}
+
+/* GLib aborts when it cannot allocate, so a put cannot report failure. */
+static int glib_put_str(void *map, const void *key, size_t len, uint64_t value)
+{
+    glib_rw *g = map;
+    blob probe = { 0, len, key };
+    g_rw_lock_writer_lock(&g->lock);
+    blob *found = g_hash_table_lookup(g->table, &probe);
+    if (found) {
+        found->value = value;
+    } else {
+        blob *b = g_malloc(sizeof *b + len);
+        guchar *bytes = (guchar *)(b + 1);
+        if (len)
+            memcpy(bytes, key, len);
+        *b = (blob){ value, len, bytes };
+        g_hash_table_add(g->table, b);
+    }
+    g_rw_lock_writer_unlock(&g->lock);
+    return 0;
+}
+
+static int glib_del_str(void *map, const void *key, size_t len)
+{
+    glib_rw *g = map;
+    blob probe = { 0, len, key };
+    g_rw_lock_writer_lock(&g->lock);
+    gboolean removed = g_hash_table_remove(g->table, &probe);
     g_rw_lock_writer_unlock(&g->lock);
     return removed ? 1 : 0;
 }
@@ -145,4 +243,8 @@ const lab_engine lab_peer_glib_rw = {
     .size = glib_size,
     .bytes = NULL,
     .set_event_hook = NULL,
+    .create_str = glib_create_str,
+    .get_str = glib_get_str,
+    .put_str = glib_put_str,
+    .del_str = glib_del_str,
 };

@@ -33,13 +33,30 @@
  * libcuckoo's maximum-hashpower and load-factor exceptions); guarded()
  * turns them into -1.
  *
+ * String keys. The same engine makes cuckoohash_map<std::string, uint64_t>
+ * maps, hashed with std::hash<std::string_view>, which is the default
+ * std::hash<std::string> taking a view as well (peer_cxx.hh), and compared
+ * with std::equal_to<>. libcuckoo's find, erase and insert_or_assign are
+ * templates over the key type they are handed, so gets and dels look the
+ * harness's bytes up as a std::string_view, and a put builds the
+ * std::string the table keeps only when the key is new (an existing key's
+ * value is assigned in place, under the same two bucket locks). Long keys
+ * cost the table twice: every slot holds a 32-byte std::string whose bytes
+ * past 15 live in a separate heap block, and a lookup compares through that
+ * pointer; cuckoo moves and resizes move the strings, not their bytes.
+ *
+ * destroy and size are shared by a map's two kinds (engine.h), so both maps
+ * derive from lab_peer::map_base and those two dispatch through it.
+ *
  * ThreadSanitizer finds, now and then, a data race inside libcuckoo itself:
  * a grown lock array is appended to a std::list that other threads read
  * without synchronisation. tests/lab_engines/tsan.supp says why it is
  * harmless on x86-64 and suppresses it for libcuckoo's header only.
  */
 #include <cstdint>
+#include <functional>
 #include <new>
+#include <string>
 
 #include <libcuckoo/cuckoohash_map.hh>
 
@@ -47,44 +64,73 @@
 
 namespace {
 
-using table = libcuckoo::cuckoohash_map<uint64_t, uint64_t>;
+template <class Table>
+struct holder final : lab_peer::map_base {
+    Table t;
+    explicit holder(uint64_t capacity_hint) : t(static_cast<typename Table::size_type>(capacity_hint)) {}
+    uint64_t size() override { return t.size(); }
+};
 
-table *of(void *map) { return static_cast<table *>(map); }
+using u64_map = holder<libcuckoo::cuckoohash_map<uint64_t, uint64_t>>;
+using str_map = holder<
+    libcuckoo::cuckoohash_map<std::string, uint64_t, lab_peer::std_string_hash, std::equal_to<>>>;
 
+template <class Map>
 void *create(uint64_t capacity_hint)
 {
     try {
-        return new table(static_cast<table::size_type>(capacity_hint));
+        return lab_peer::opaque(new Map(capacity_hint));
     } catch (...) {
         return nullptr;
     }
 }
 
-void destroy(void *map) { delete of(map); }
-
-int get(void *map, uint64_t key, uint64_t *value)
+/* The operations, for either map: K is uint64_t or std::string_view. */
+template <class Map, class K>
+int find(void *map, const K &key, uint64_t *value)
 {
-    return lab_peer::guarded([&] { return of(map)->find(key, *value) ? 1 : 0; });
+    return lab_peer::guarded([&] { return lab_peer::as<Map>(map)->t.find(key, *value) ? 1 : 0; });
 }
 
-int put(void *map, uint64_t key, uint64_t value)
+template <class Map, class K>
+int assign(void *map, const K &key, uint64_t value)
 {
     return lab_peer::guarded([&] {
-        of(map)->insert_or_assign(key, value);
+        lab_peer::as<Map>(map)->t.insert_or_assign(key, value);
         return 0;
     });
 }
 
-int del(void *map, uint64_t key)
+template <class Map, class K>
+int erase(void *map, const K &key)
 {
-    return lab_peer::guarded([&] { return of(map)->erase(key) ? 1 : 0; });
+    return lab_peer::guarded([&] { return lab_peer::as<Map>(map)->t.erase(key) ? 1 : 0; });
+}
+
+int get(void *map, uint64_t key, uint64_t *value) { return find<u64_map>(map, key, value); }
+int put(void *map, uint64_t key, uint64_t value) { return assign<u64_map>(map, key, value); }
+int del(void *map, uint64_t key) { return erase<u64_map>(map, key); }
+
+int get_str(void *map, const void *key, size_t len, uint64_t *value)
+{
+    return find<str_map>(map, lab_peer::key_view(key, len), value);
+}
+
+int put_str(void *map, const void *key, size_t len, uint64_t value)
+{
+    return assign<str_map>(map, lab_peer::key_view(key, len), value);
+}
+
+int del_str(void *map, const void *key, size_t len)
+{
+    return erase<str_map>(map, lab_peer::key_view(key, len));
 }
 
 long iterate(void *map, lab_visit_fn visit, void *ctx)
 {
     long n = 0;
     int rc = lab_peer::guarded([&] {
-        auto locked = of(map)->lock_table();
+        auto locked = lab_peer::as<u64_map>(map)->t.lock_table();
         for (const auto &kv : locked) {
             n++;
             if (visit(kv.first, kv.second, ctx))
@@ -95,20 +141,22 @@ long iterate(void *map, lab_visit_fn visit, void *ctx)
     return rc < 0 ? -1 : n;
 }
 
-uint64_t size(void *map) { return of(map)->size(); }
-
 constexpr lab_engine make_engine()
 {
     lab_engine e{};
     e.name = "libcuckoo";
     e.description = "libcuckoo cuckoohash_map: bucket spinlocks, grows under all locks";
-    e.create = create;
-    e.destroy = destroy;
+    e.create = create<u64_map>;
+    e.destroy = lab_peer::destroy;
     e.get = get;
     e.put = put;
     e.del = del;
     e.iterate = iterate;
-    e.size = size;
+    e.size = lab_peer::size;
+    e.create_str = create<str_map>;
+    e.get_str = get_str;
+    e.put_str = put_str;
+    e.del_str = del_str;
     return e;
 }
 

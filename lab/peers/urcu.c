@@ -59,15 +59,34 @@
  * accesses inside liburcu itself, which tests/lab_engines/tsan.supp
  * suppresses with called_from_lib for liburcu's libraries only.
  *
+ * String keys. create_str makes the same kind of table, whose nodes hold a
+ * copy of the key (its length and bytes, allocated with the node in one
+ * block) beside the value, replaced and freed exactly like the u64 nodes.
+ * rculfhash takes the hash from the caller: string keys are hashed with
+ * XXH3-64 (XXH3_64bits, unseeded, from the xxhash the library itself
+ * requires for its own string keys, compiled in header-only here as there),
+ * fast on short and long keys alike
+ * and with all 64 bits well mixed, which the split-ordered list needs since
+ * it indexes buckets by the low bits and orders nodes by the bit-reversed
+ * hash. The match function compares the lengths first, then the bytes with
+ * memcmp(); rculfhash calls it only for nodes whose full hash is equal.
+ * destroy, size and the registration are shared with u64 tables (engine.h
+ * uses the same destroy and size for both kinds): the nodes of both start
+ * with the same header, which is all those need.
+ *
  * _LGPL_SOURCE is not defined: the read-side lock and unlock are then calls
  * into liburcu-memb instead of inlined code, which keeps the lab's binary
  * free of inlined LGPL code at a cost of two calls per get, small next to
  * cds_lfht_lookup, which is always a call into liburcu-cds anyway.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include <urcu/urcu-memb.h>
 #include <urcu/rculfhash.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include "engine.h"
 
@@ -94,12 +113,31 @@ static char grace_period;
 #define tsan_before_free() ((void)0)
 #endif
 
-typedef struct entry {
+/* What every node starts with, whatever its key: the list links and the
+ * call_rcu hook, so that destroy and the frees work on either kind. */
+typedef struct node_head {
     struct cds_lfht_node node;
+    struct rcu_head rcu;
+} node_head;
+
+typedef struct entry {
+    node_head h;
     uint64_t key;
     uint64_t value;
-    struct rcu_head rcu;
 } entry;
+
+typedef struct str_entry {
+    node_head h;
+    uint64_t value;
+    size_t len;
+    unsigned char key[];
+} str_entry;
+
+/* A string key being looked up, for match_str. */
+typedef struct str_key {
+    const void *bytes;
+    size_t len;
+} str_key;
 
 /* Registrations of this thread that attach took (see the header). */
 static _Thread_local unsigned attached;
@@ -114,17 +152,37 @@ static unsigned long hash_of(uint64_t key)
     return (unsigned long)key;
 }
 
+static unsigned long hash_str(const void *key, size_t len)
+{
+    return (unsigned long)XXH3_64bits(key, len);
+}
+
 static int match(struct cds_lfht_node *node, const void *key)
 {
-    entry *e = caa_container_of(node, entry, node);
+    entry *e = caa_container_of(node, entry, h.node);
     tsan_subscribe(e);
     return e->key == *(const uint64_t *)key;
+}
+
+static int match_str(struct cds_lfht_node *node, const void *key)
+{
+    const str_key *k = key;
+    str_entry *e = caa_container_of(node, str_entry, h.node);
+    tsan_subscribe(e);
+    /* memcmp's arguments must not be NULL even for 0 bytes, and an empty
+     * key's may be. */
+    return e->len == k->len && (k->len == 0 || memcmp(e->key, k->bytes, k->len) == 0);
 }
 
 static void free_entry(struct rcu_head *head)
 {
     tsan_before_free();
-    free(caa_container_of(head, entry, rcu));
+    free(caa_container_of(head, node_head, rcu));
+}
+
+static void retire(struct cds_lfht_node *node)
+{
+    urcu_memb_call_rcu(&caa_container_of(node, node_head, node)->rcu, free_entry);
 }
 
 /* Every read-side section ends here, so that under TSan it releases. */
@@ -185,12 +243,12 @@ static void urcu_destroy(void *map)
     struct cds_lfht *ht = map;
     int registered_here = enter_unattached();
     struct cds_lfht_iter iter;
-    entry *e;
+    node_head *e;
     urcu_memb_read_lock();
     cds_lfht_for_each_entry(ht, &iter, e, node) {
         tsan_subscribe(e);
         if (cds_lfht_del(ht, &e->node) == 0)
-            urcu_memb_call_rcu(&e->rcu, free_entry);
+            retire(&e->node);
     }
     read_unlock();
     cds_lfht_destroy(ht, NULL);
@@ -205,7 +263,7 @@ static int urcu_get(void *map, uint64_t key, uint64_t *value)
     cds_lfht_lookup(map, hash_of(key), match, &key, &iter);
     struct cds_lfht_node *node = cds_lfht_iter_get_node(&iter);
     if (node)
-        *value = caa_container_of(node, entry, node)->value;
+        *value = caa_container_of(node, entry, h.node)->value;
     read_unlock();
     return node != NULL;
 }
@@ -215,15 +273,15 @@ static int urcu_put(void *map, uint64_t key, uint64_t value)
     entry *e = malloc(sizeof *e);
     if (!e)
         return -1;
-    cds_lfht_node_init(&e->node);
+    cds_lfht_node_init(&e->h.node);
     e->key = key;
     e->value = value;
     tsan_publish(e);
     urcu_memb_read_lock();
-    struct cds_lfht_node *old = cds_lfht_add_replace(map, hash_of(key), match, &key, &e->node);
+    struct cds_lfht_node *old = cds_lfht_add_replace(map, hash_of(key), match, &key, &e->h.node);
     read_unlock();
     if (old)
-        urcu_memb_call_rcu(&caa_container_of(old, entry, node)->rcu, free_entry);
+        retire(old);
     return 0;
 }
 
@@ -237,7 +295,61 @@ static int urcu_del(void *map, uint64_t key)
     cds_lfht_lookup(map, hash_of(key), match, &key, &iter);
     struct cds_lfht_node *node = cds_lfht_iter_get_node(&iter);
     if (node && cds_lfht_del(map, node) == 0) {
-        urcu_memb_call_rcu(&caa_container_of(node, entry, node)->rcu, free_entry);
+        retire(node);
+        removed = 1;
+    }
+    read_unlock();
+    return removed;
+}
+
+/* ---- string keys ---------------------------------------------------------- */
+
+static int urcu_get_str(void *map, const void *key, size_t len, uint64_t *value)
+{
+    str_key k = { key, len };
+    struct cds_lfht_iter iter;
+    urcu_memb_read_lock();
+    cds_lfht_lookup(map, hash_str(key, len), match_str, &k, &iter);
+    struct cds_lfht_node *node = cds_lfht_iter_get_node(&iter);
+    if (node)
+        *value = caa_container_of(node, str_entry, h.node)->value;
+    read_unlock();
+    return node != NULL;
+}
+
+static int urcu_put_str(void *map, const void *key, size_t len, uint64_t value)
+{
+    if (len > SIZE_MAX - sizeof(str_entry))
+        return -1;
+    str_entry *e = malloc(sizeof *e + len);
+    if (!e)
+        return -1;
+    cds_lfht_node_init(&e->h.node);
+    e->value = value;
+    e->len = len;
+    if (len)
+        memcpy(e->key, key, len);
+    str_key k = { e->key, len };
+    tsan_publish(e);
+    urcu_memb_read_lock();
+    struct cds_lfht_node *old =
+        cds_lfht_add_replace(map, hash_str(e->key, len), match_str, &k, &e->h.node);
+    read_unlock();
+    if (old)
+        retire(old);
+    return 0;
+}
+
+static int urcu_del_str(void *map, const void *key, size_t len)
+{
+    str_key k = { key, len };
+    struct cds_lfht_iter iter;
+    int removed = 0;
+    urcu_memb_read_lock();
+    cds_lfht_lookup(map, hash_str(key, len), match_str, &k, &iter);
+    struct cds_lfht_node *node = cds_lfht_iter_get_node(&iter);
+    if (node && cds_lfht_del(map, node) == 0) {
+        retire(node);
         removed = 1;
     }
     read_unlock();
@@ -251,7 +363,7 @@ static long urcu_iterate(void *map, lab_visit_fn visit, void *ctx)
     entry *e;
     long n = 0;
     urcu_memb_read_lock();
-    cds_lfht_for_each_entry((struct cds_lfht *)map, &iter, e, node) {
+    cds_lfht_for_each_entry((struct cds_lfht *)map, &iter, e, h.node) {
         tsan_subscribe(e);
         n++;
         if (visit(e->key, e->value, ctx))
@@ -288,4 +400,8 @@ const lab_engine lab_peer_urcu = {
     .size = urcu_size,
     .bytes = NULL,
     .set_event_hook = NULL,
+    .create_str = urcu_create,
+    .get_str = urcu_get_str,
+    .put_str = urcu_put_str,
+    .del_str = urcu_del_str,
 };
