@@ -4,9 +4,13 @@
  *   steadymap-lab list                 engines and scenarios, one line each
  *   steadymap-lab run [options]        run scenarios x engines x load models
  *   steadymap-lab demo [options]       the four headline scenarios, < 2 min
+ *   steadymap-lab compare [options]    every engine, every scenario, memory,
+ *                                      compare.md with the verdict
+ *   steadymap-lab memory [options]     bytes per entry, memory given back
  *   steadymap-lab --help
  *
- * The work is in harness/ (clock, histograms, load models, report) and the
+ * The work is in harness/ (clock, histograms, load models, report, memory,
+ * compare and its verdict) and the
  * scenario definitions in scenarios/; this file only parses options and
  * decides what runs in which order.
  */
@@ -21,6 +25,8 @@
 
 #include "engine.h"
 #include "harness/clock.h"
+#include "harness/compare.h"
+#include "harness/memory.h"
 #include "harness/report.h"
 #include "harness/run.h"
 #include "scenarios/scenario.h"
@@ -33,7 +39,7 @@ static const char *const demo_engines[] = { "steady", "gomap", "sharded", "syncm
 static const char *const demo_scenarios[] = { "micro", "growth", "range", "oversub" };
 
 static const char usage[] =
-    "usage: steadymap-lab [list | run | demo] [options]\n"
+    "usage: steadymap-lab [list | run | demo | compare | memory] [options]\n"
     "\n"
     "Measures concurrent maps as latency distributions (p50 ... p99.99, max) under\n"
     "scenarios that reproduce production stalls. Every get is checked for the right\n"
@@ -44,6 +50,14 @@ static const char usage[] =
     "  run                  run --scenarios x --engines x --load-model (the default)\n"
     "  demo                 micro, growth, range and oversub for steady, gomap, sharded\n"
     "                       and syncmap, both load models; under 2 minutes on 2 cores\n"
+    "  compare              every engine (but 'stall') through every scenario, both load\n"
+    "                       models, micro at 1M and (steady, boost_flat) 64M keys, and\n"
+    "                       memory; writes the report plus compare.md with the verdict\n"
+    "                       into --output (default lab-compare); 16-25 min for 16\n"
+    "                       engines on 2 cores\n"
+    "  memory               bytes per entry at 1M and 16M keys and the memory kept after\n"
+    "                       deleting 90%, each in a fresh process; memory.csv into\n"
+    "                       --output (default lab-memory)\n"
     "\n"
     "options (--name=value and --name value both work):\n"
     "  --engines=a,b        engines to measure (default: all but the validation engine\n"
@@ -53,24 +67,32 @@ static const char usage[] =
     "  --threads=N          worker threads, instead of each scenario's own count\n"
     "                       (micro stays at 1)\n"
     "  --duration-ms=N      measured time per run, instead of each scenario's own\n"
-    "  --keys=N             key space / target size, instead of each scenario's own\n"
+    "  --keys=N             key space / target size, instead of each scenario's own;\n"
+    "                       for memory: the sizes, e.g. --keys=1000000,16000000\n"
     "  --rate=OPS           open loop: operations per second per thread, instead of\n"
     "                       each scenario's own (see `list`)\n"
     "  --load-model=M       closed, open or both (default both)\n"
     "  --seed=N             seed for keys and operation streams (default 1)\n"
-    "  --output=DIR         report folder (default lab-report)\n"
+    "  --output=DIR         report folder (default lab-report; compare: lab-compare,\n"
+    "                       memory: lab-memory)\n"
     "  --quick              durations / 5 and keys / 4: a smoke run, not a result\n"
+    "  --smoke              compare only: 100 ms runs on 20000 keys, memory at 10000 and\n"
+    "                       50000; exits 3 on any error or run that failed (CI)\n"
     "  --no-progress        no progress line on stderr\n"
     "  --help               this text\n"
     "\n"
-    "internal: `run-child ... --result-fd=N [--progress]` is how the lab starts itself\n"
-    "in a fresh process for the coldstart scenarios; it is not meant to be typed.\n";
+    "internal: `run-child ... --result-fd=N [--progress]` and `memory-child ...` are how\n"
+    "the lab starts itself in a fresh process for the coldstart scenarios and the memory\n"
+    "measurement; they are not meant to be typed.\n";
 
 typedef struct cli {
     const char *command;
     char engines[512], scenarios[512];
-    int have_engines, have_scenarios;
+    int have_engines, have_scenarios, have_output;
     int models; /* bit 0 closed, bit 1 open */
+    int smoke;
+    uint64_t keys[LAB_MEMORY_SIZES_MAX]; /* --keys, which memory takes as a list */
+    size_t nkeys;
     const char *output;
     lab_settings s;
     int result_fd;
@@ -103,6 +125,24 @@ static const char *value_of_option(int argc, char **argv, int *i, const char *na
     return NULL;
 }
 
+/* "N" or "N,M,...": every size nonzero. */
+static int parse_keys(cli *c, const char *v)
+{
+    char list[256];
+    snprintf(list, sizeof list, "%s", v);
+    c->nkeys = 0;
+    for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        uint64_t u;
+        if (c->nkeys == LAB_MEMORY_SIZES_MAX || parse_u64(t, &u) || u == 0)
+            return -1;
+        c->keys[c->nkeys++] = u;
+    }
+    if (c->nkeys == 0)
+        return -1;
+    c->s.keys = c->keys[0];
+    return 0;
+}
+
 static int bad(const char *arg)
 {
     fprintf(stderr, "steadymap-lab: bad option '%s' (see --help)\n", arg);
@@ -128,6 +168,8 @@ static int parse(cli *c, int argc, char **argv)
             c->command = "help";
         else if (strcmp(a, "--quick") == 0)
             c->s.quick = 1;
+        else if (strcmp(a, "--smoke") == 0)
+            c->smoke = 1;
         else if (strcmp(a, "--no-progress") == 0)
             c->s.progress = 0;
         else if (strcmp(a, "--progress") == 0)
@@ -147,9 +189,8 @@ static int parse(cli *c, int argc, char **argv)
                 return bad(a);
             c->s.duration_ms = (unsigned)u;
         } else if ((v = value_of_option(argc, argv, &i, "--keys"))) {
-            if (parse_u64(v, &u) || u == 0)
+            if (parse_keys(c, v) != 0)
                 return bad(a);
-            c->s.keys = u;
         } else if ((v = value_of_option(argc, argv, &i, "--rate"))) {
             if (parse_u64(v, &u) || u == 0)
                 return bad(a);
@@ -160,6 +201,7 @@ static int parse(cli *c, int argc, char **argv)
             c->s.seed = u;
         } else if ((v = value_of_option(argc, argv, &i, "--output"))) {
             c->output = v;
+            c->have_output = 1;
         } else if ((v = value_of_option(argc, argv, &i, "--load-model"))) {
             if (strcmp(v, "closed") == 0)
                 c->models = 1;
@@ -176,6 +218,10 @@ static int parse(cli *c, int argc, char **argv)
         } else {
             return bad(a);
         }
+    }
+    if (c->nkeys > 1 && strcmp(c->command, "memory") != 0) {
+        fprintf(stderr, "steadymap-lab: several --keys sizes only work with `memory`\n");
+        return -1;
     }
     return 0;
 }
@@ -373,6 +419,77 @@ static int run(cli *c, int argc, char **argv)
     return status ? status : failures ? 1 : 0;
 }
 
+/* What compare and memory share: the engines and the settings. */
+static int compare_options(cli *c, lab_compare_options *o, const lab_engine **engines,
+                           const char *default_output)
+{
+    int ne = select_engines(c, engines);
+    if (ne < 0)
+        return -1;
+    if (ne == 0) {
+        fprintf(stderr, "steadymap-lab: no engines compiled in\n");
+        return -1;
+    }
+    memset(o, 0, sizeof *o);
+    o->engines = engines;
+    o->nengines = (size_t)ne;
+    o->models = c->models;
+    o->smoke = c->smoke;
+    o->output = c->have_output ? c->output : default_output;
+    o->s = c->s;
+    o->s.self_exe = self_exe[0] ? self_exe : NULL;
+    return 0;
+}
+
+static int compare(cli *c, int argc, char **argv)
+{
+    const lab_engine *engines[MAX_SELECTED];
+    lab_compare_options o;
+    if (c->have_scenarios) {
+        fprintf(stderr, "steadymap-lab: compare runs every scenario; use `run` for a few\n");
+        return 2;
+    }
+    if (compare_options(c, &o, engines, "lab-compare") != 0)
+        return 2;
+    return lab_compare(&o, argc, argv);
+}
+
+static int memory(cli *c)
+{
+    const lab_engine *engines[MAX_SELECTED];
+    lab_compare_options o;
+    if (compare_options(c, &o, engines, "lab-memory") != 0)
+        return 2;
+    memcpy(o.memory_keys, c->keys, c->nkeys * sizeof c->keys[0]);
+    o.nmemory_keys = c->nkeys;
+    return lab_memory_command(&o);
+}
+
+/* The child's half of lab_memory_measure: measure here, in this new
+ * process, and hand the result back through the inherited file. */
+static int memory_child(cli *c)
+{
+    const lab_engine *e[MAX_SELECTED];
+    if (c->result_fd < 0 || select_engines(c, e) != 1 || c->nkeys != 1) {
+        fprintf(stderr, "steadymap-lab memory-child: internal command, started by the lab itself\n");
+        return 2;
+    }
+    c->s.self_exe = NULL;
+    lab_memory_result m;
+    int rc = lab_memory_measure(e[0], c->keys[0], &c->s, &m);
+    const char *p = (const char *)&m;
+    for (size_t n = sizeof m; n;) {
+        ssize_t k = write(c->result_fd, p, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return 2;
+        p += k;
+        n -= (size_t)k;
+    }
+    return rc == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     cli c;
@@ -389,6 +506,16 @@ int main(int argc, char **argv)
     lab_clock_init();
     if (strcmp(c.command, "run-child") == 0)
         return run_child(&c);
+    if (strcmp(c.command, "memory-child") == 0)
+        return memory_child(&c);
+    if (strcmp(c.command, "compare") == 0)
+        return compare(&c, argc, argv);
+    if (strcmp(c.command, "memory") == 0)
+        return memory(&c);
+    if (c.smoke) {
+        fprintf(stderr, "steadymap-lab: --smoke belongs to `compare`\n");
+        return 2;
+    }
     if (strcmp(c.command, "demo") == 0) {
         if (!c.have_engines) {
             for (size_t i = 0; i < sizeof demo_engines / sizeof demo_engines[0]; i++)

@@ -25,10 +25,30 @@ extern char **environ;
 #endif
 
 /* Engines get these colours in this order in every plot, so one engine has
- * one colour throughout the report. */
+ * one colour throughout the report. Sixteen, because a comparison runs about
+ * fifteen engines: a repeated colour would make two engines one line. The
+ * second eight are also drawn dashed wherever the dash does not already
+ * mean the load model, so neighbours in the key differ in two ways. */
 static const char *const palette[] = { "#1f77b4", "#d62728", "#2ca02c", "#9467bd",
-                                       "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f" };
+                                       "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f",
+                                       "#17becf", "#bcbd22", "#000080", "#800000",
+                                       "#008080", "#ff00ff", "#6b8e23", "#b8860b" };
 #define PALETTE_SIZE (sizeof palette / sizeof palette[0])
+#define SOLID_COLOURS 8
+
+/* Up to this many engines, one spectrum per scenario shows both load models
+ * (solid = open, dashed = closed); with more, 2 x that many lines would be
+ * unreadable, so each load model gets its own spectrum. */
+#define SPECTRUM_COMBINED_MAX 8
+/* A timeline has one panel per engine; with more engines than this it shows
+ * the report's first engine (steady, by the registry's order) and the
+ * engines with the largest max, where there are stalls to see. Every
+ * engine's windows stay in data/. */
+#define TIMELINE_PANELS 5
+#define MAX_PLOTTED 64
+
+/* The engine name column: wide enough for the peers' names. */
+#define NAME_WIDTH 18
 
 /* ---- stamp ----------------------------------------------------------------- */
 
@@ -180,7 +200,7 @@ static double baseline_ns(const lab_report *rep, const char *engine)
 
 /* ---- formatting ------------------------------------------------------------ */
 
-static const char *fmt_ns(char *buf, size_t n, double ns)
+const char *lab_format_ns(char *buf, size_t n, double ns)
 {
     if (ns < 1e3)
         snprintf(buf, n, "%.0f ns", ns);
@@ -193,7 +213,7 @@ static const char *fmt_ns(char *buf, size_t n, double ns)
     return buf;
 }
 
-static const char *fmt_rate(char *buf, size_t n, double r)
+const char *lab_format_rate(char *buf, size_t n, double r)
 {
     if (r >= 1e6)
         snprintf(buf, n, "%.2fM", r / 1e6);
@@ -289,17 +309,17 @@ static void cells_of(const lab_report *rep, const lab_result *r, row_cells *c)
     const lab_hist *h = &r->hist;
     uint64_t p999 = lab_hist_percentile(h, 99.9);
     double base = baseline_ns(rep, r->engine);
-    fmt_rate(c->ops, sizeof c->ops, r->seconds > 0 ? (double)r->ops / r->seconds : 0);
-    fmt_ns(c->mean, sizeof c->mean, lab_hist_mean(h));
-    fmt_ns(c->p50, sizeof c->p50, (double)lab_hist_percentile(h, 50));
-    fmt_ns(c->p99, sizeof c->p99, (double)lab_hist_percentile(h, 99));
-    fmt_ns(c->p999, sizeof c->p999, (double)p999);
+    lab_format_rate(c->ops, sizeof c->ops, r->seconds > 0 ? (double)r->ops / r->seconds : 0);
+    lab_format_ns(c->mean, sizeof c->mean, lab_hist_mean(h));
+    lab_format_ns(c->p50, sizeof c->p50, (double)lab_hist_percentile(h, 50));
+    lab_format_ns(c->p99, sizeof c->p99, (double)lab_hist_percentile(h, 99));
+    lab_format_ns(c->p999, sizeof c->p999, (double)p999);
     if (thin(r, 99.9))
         strcat(c->p999, "*");
-    fmt_ns(c->p9999, sizeof c->p9999, (double)lab_hist_percentile(h, 99.99));
+    lab_format_ns(c->p9999, sizeof c->p9999, (double)lab_hist_percentile(h, 99.99));
     if (thin(r, 99.99))
         strcat(c->p9999, "*");
-    fmt_ns(c->max, sizeof c->max, (double)h->max);
+    lab_format_ns(c->max, sizeof c->max, (double)h->max);
     if (base > 0)
         snprintf(c->amp, sizeof c->amp, "%.0fx", (double)p999 / base);
     else
@@ -315,7 +335,7 @@ static void run_shape(const lab_result *r, const lab_scenario *sc, char *out, si
         snprintf(out, n, "%u threads (%u writing), from empty to %llu keys, until the last key is in",
                  r->threads, sc->writers, (unsigned long long)r->keys);
     else
-        snprintf(out, n, "%u threads%s, %llu keys, %u ms", r->threads,
+        snprintf(out, n, "%u thread%s%s, %llu keys, %u ms", r->threads, r->threads == 1 ? "" : "s",
                  sc->iterator ? " + 1 iterator" : "", (unsigned long long)r->keys, r->duration_ms);
 }
 
@@ -337,24 +357,93 @@ void lab_report_print_table(const lab_report *rep, const lab_scenario *sc, lab_l
             if (model == LAB_OPEN_LOOP)
                 fprintf(out, ", %.0f ops/s per thread scheduled, latency from the intended start",
                         r->rate_per_thread);
-            fprintf(out, "\n%-10s %9s %9s %9s %9s %9s %9s %9s %7s %9s  %s\n", "engine", "ops/s",
+            fprintf(out, "\n%-*s %9s %9s %9s %9s %9s %9s %9s %7s %9s  %s\n", NAME_WIDTH, "engine", "ops/s",
                     "mean", "p50", "p99", "p99.9", "p99.99", "max", "errors", "tail-amp",
                     "notes");
             header = 1;
         }
         if (r->skipped) {
-            fprintf(out, "%-10s %s\n", r->engine, r->skip_reason);
+            fprintf(out, "%-*s %s\n", NAME_WIDTH, r->engine, r->skip_reason);
             continue;
         }
         row_cells c;
         cells_of(rep, r, &c);
-        fprintf(out, "%-10s %9s %9s %9s %9s %9s %9s %9s %7llu %9s  %s\n", r->engine, c.ops, c.mean,
+        fprintf(out, "%-*s %9s %9s %9s %9s %9s %9s %9s %7llu %9s  %s\n", NAME_WIDTH, r->engine, c.ops, c.mean,
                 c.p50, c.p99, c.p999, c.p9999, c.max, (unsigned long long)c.errors, c.amp, c.notes);
         if (!busy)
             busy = machine_busy(r, why, sizeof why);
     }
     if (busy)
         fprintf(out, "WARNING: %s: " BUSY_WARNING "\n", why);
+}
+
+int lab_report_add_scenario(lab_report *rep, const lab_scenario *sc)
+{
+    if (rep->nextra == sizeof rep->extra / sizeof rep->extra[0])
+        return -1;
+    rep->extra[rep->nextra++] = sc;
+    return 0;
+}
+
+/* The listed scenarios, then the report's extra ones. */
+static const lab_scenario *scenario_at(const lab_report *rep, size_t i)
+{
+    size_t n;
+    const lab_scenario *const *all = lab_scenarios_all(&n);
+    return i < n ? all[i] : i - n < rep->nextra ? rep->extra[i - n] : NULL;
+}
+
+/* Markdown cells must not contain a bare '|', and the thin-percentile '*'
+ * must not start emphasis. */
+static void md_text(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '*')
+            fputc('\\', f);
+        fputc(*s == '|' ? '/' : *s, f);
+    }
+}
+
+void lab_report_write_markdown(const lab_report *rep, const lab_scenario *sc, lab_load_model model,
+                               FILE *out)
+{
+    int header = 0, busy = 0;
+    char why[160];
+    for (size_t i = 0; i < rep->n; i++) {
+        const lab_result *r = rep->results[i];
+        if (strcmp(r->scenario, sc->name) != 0 || r->model != model)
+            continue;
+        if (!header) {
+            char shape[256];
+            run_shape(r, sc, shape, sizeof shape);
+            fprintf(out, "\n%s loop: %s", lab_load_model_name(model), shape);
+            if (model == LAB_OPEN_LOOP)
+                fprintf(out, ", %.0f ops/s per thread scheduled, latency from the intended start",
+                        r->rate_per_thread);
+            fprintf(out, "\n\n| engine | ops/s | mean | p50 | p99 | p99.9 | p99.99 | max | errors | notes |\n"
+                         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+            header = 1;
+        }
+        if (r->skipped) {
+            fprintf(out, "| %s | | | | | | | | | ", r->engine);
+            md_text(out, r->skip_reason);
+            fprintf(out, " |\n");
+            continue;
+        }
+        row_cells c;
+        cells_of(rep, r, &c);
+        fprintf(out, "| %s | %s | %s | %s | %s | ", r->engine, c.ops, c.mean, c.p50, c.p99);
+        md_text(out, c.p999);
+        fprintf(out, " | ");
+        md_text(out, c.p9999);
+        fprintf(out, " | %s | %llu | ", c.max, (unsigned long long)c.errors);
+        md_text(out, c.notes);
+        fprintf(out, " |\n");
+        if (!busy)
+            busy = machine_busy(r, why, sizeof why);
+    }
+    if (busy)
+        fprintf(out, "\n**Warning**: %s: " BUSY_WARNING ".\n", why);
 }
 
 /* ---- data files ------------------------------------------------------------ */
@@ -500,33 +589,57 @@ static void write_result_files(const lab_report *rep, const lab_result *r, int *
 
 /* ---- plots ----------------------------------------------------------------- */
 
-static int engine_colour(const lab_report *rep, const char *engine)
+/* An engine's place in the first-seen order of engines across the report:
+ * its colour, and in plots of one load model its dash. */
+static int engine_index(const lab_report *rep, const char *engine)
 {
-    /* first-seen order of engines across the report */
     int idx = 0;
     for (size_t i = 0; i < rep->n; i++) {
         const char *e = rep->results[i]->engine;
         int seen = 0;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(rep->results[j]->engine, e) == 0)
-                seen = 1;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(rep->results[j]->engine, e) == 0;
         if (seen)
             continue;
         if (strcmp(e, engine) == 0)
-            return idx % (int)PALETTE_SIZE;
+            return idx;
         idx++;
     }
     return 0;
 }
 
+static const char *colour_of(const lab_report *rep, const char *engine)
+{
+    return palette[(size_t)engine_index(rep, engine) % PALETTE_SIZE];
+}
+
+static int dash_of(const lab_report *rep, const char *engine)
+{
+    return (size_t)engine_index(rep, engine) % PALETTE_SIZE >= SOLID_COLOURS ? 2 : 1;
+}
+
+static int engine_count(const lab_report *rep)
+{
+    int n = 0;
+    for (size_t i = 0; i < rep->n; i++) {
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(rep->results[j]->engine, rep->results[i]->engine) == 0;
+        n += !seen;
+    }
+    return n;
+}
+
+/* noenhanced: engine names such as ck_ht would otherwise print with
+ * subscripts. */
 static void terminals(FILE *gp, const char *stem, int height, int which)
 {
     if (which == 0)
-        fprintf(gp, "set terminal svg size 1000,%d dynamic font 'sans,12' background '#ffffff'\n"
+        fprintf(gp, "set terminal svg size 1000,%d dynamic noenhanced font 'sans,12' background '#ffffff'\n"
                     "set output '%s.svg'\n",
                 height, stem);
     else
-        fprintf(gp, "set terminal pngcairo size 1000,%d font 'sans,10' background '#ffffff'\n"
+        fprintf(gp, "set terminal pngcairo size 1000,%d noenhanced font 'sans,10' background '#ffffff'\n"
                     "set output '%s.png'\n",
                 height, stem);
 }
@@ -556,30 +669,37 @@ static int write_plot(const lab_report *rep, const char *stem, int height, plot_
 typedef struct scenario_arg {
     const lab_scenario *sc;
     lab_load_model model;
+    int both_models;           /* spectrum: one plot for both load models */
 } scenario_arg;
 
 static void spectrum_body(const lab_report *rep, const void *arg, FILE *gp)
 {
     const scenario_arg *a = arg;
-    fprintf(gp, "set title \"%s: latency by percentile (solid = open loop, dashed = closed loop)\"\n"
-                "set logscale xy\nset format y '%%g'\nset grid xtics ytics mytics\n"
+    if (a->both_models)
+        fprintf(gp, "set title \"%s: latency by percentile (solid = open loop, dashed = closed loop)\"\n"
+                    "set key left top\n",
+                a->sc->name);
+    else
+        fprintf(gp, "set title \"%s, %s loop: latency by percentile\"\nset key outside right top\n",
+                a->sc->name, lab_load_model_name(a->model));
+    fprintf(gp, "set logscale xy\nset format y '%%g'\nset grid xtics ytics mytics\n"
                 "set xlabel 'percentile'\nset ylabel 'latency (us)'\n"
                 /* tic labels are gnuplot format strings: %%%% prints one %% */
                 "set xtics ('0%%%%' 1, '90%%%%' 10, '99%%%%' 100, '99.9%%%%' 1000, "
-                "'99.99%%%%' 10000, '99.999%%%%' 100000, '99.9999%%%%' 1000000)\n"
-                "set key left top\n",
-            a->sc->name);
+                "'99.99%%%%' 10000, '99.999%%%%' 100000, '99.9999%%%%' 1000000)\n");
     fprintf(gp, "plot ");
     int first = 1;
     for (size_t i = 0; i < rep->n; i++) {
         const lab_result *r = rep->results[i];
         if (strcmp(r->scenario, a->sc->name) != 0)
             continue;
+        if (!a->both_models && r->model != a->model)
+            continue;
         if (r->skipped) {
             /* not hidden: the key says why the engine has no line */
-            if (r->model == LAB_CLOSED_LOOP) {
-                fprintf(gp, "%sNaN lc rgb '%s' title '%s: %s'", first ? "" : ", \\\n     ",
-                        palette[engine_colour(rep, r->engine)], r->engine, r->skip_reason);
+            if (!a->both_models || r->model == LAB_CLOSED_LOOP) {
+                fprintf(gp, "%sNaN lc rgb '%s' title '%s %s'", first ? "" : ", \\\n     ",
+                        colour_of(rep, r->engine), r->engine, r->skip_reason);
                 first = 0;
             }
             continue;
@@ -588,10 +708,11 @@ static void spectrum_body(const lab_report *rep, const void *arg, FILE *gp)
             continue;
         char stem[160];
         result_stem(r, stem, sizeof stem);
+        int dash = a->both_models ? (r->model == LAB_OPEN_LOOP ? 1 : 2) : dash_of(rep, r->engine);
         /* column 4 is 1/(1-percentile); the last row ("inf") is skipped by gnuplot */
-        fprintf(gp, "%s'../hgrm/%s.hgrm' using 4:1 with lines lw 2 dt %d lc rgb '%s' title '%s %s'",
-                first ? "" : ", \\\n     ", stem, r->model == LAB_OPEN_LOOP ? 1 : 2,
-                palette[engine_colour(rep, r->engine)], r->engine, lab_load_model_name(r->model));
+        fprintf(gp, "%s'../hgrm/%s.hgrm' using 4:1 with lines lw 2 dt %d lc rgb '%s' title '%s%s%s'",
+                first ? "" : ", \\\n     ", stem, dash, colour_of(rep, r->engine), r->engine,
+                a->both_models ? " " : "", a->both_models ? lab_load_model_name(r->model) : "");
         first = 0;
     }
     if (first)
@@ -610,6 +731,33 @@ static size_t results_for(const lab_report *rep, const scenario_arg *a, const la
             out[n++] = r;
     }
     return n;
+}
+
+/* The timeline's panels, in report order: all engines when they fit,
+ * otherwise the first engine and the ones with the largest max. */
+static size_t timeline_selection(const lab_report *rep, const scenario_arg *a,
+                                 const lab_result **out, size_t *total)
+{
+    const lab_result *all[MAX_PLOTTED];
+    size_t n = results_for(rep, a, all, MAX_PLOTTED);
+    *total = n;
+    if (n <= TIMELINE_PANELS) {
+        memcpy(out, all, n * sizeof *out);
+        return n;
+    }
+    int keep[MAX_PLOTTED] = { 1 };
+    for (size_t k = 1; k < TIMELINE_PANELS; k++) {
+        size_t worst = 0;
+        for (size_t i = 1; i < n; i++)
+            if (!keep[i] && (!worst || all[i]->hist.max > all[worst]->hist.max))
+                worst = i;
+        keep[worst] = 1;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (keep[i])
+            out[m++] = all[i];
+    return m;
 }
 
 /* Resize events: a red line where one starts, the time until it finishes
@@ -646,11 +794,15 @@ static void mark_events(FILE *gp, const lab_result *r)
 static void timeline_body(const lab_report *rep, const void *arg, FILE *gp)
 {
     const scenario_arg *a = arg;
-    const lab_result *rs[16];
-    size_t n = results_for(rep, a, rs, 16);
+    const lab_result *rs[TIMELINE_PANELS];
+    size_t total, n = timeline_selection(rep, a, rs, &total);
+    char which[160] = "";
+    if (n < total)
+        snprintf(which, sizeof which, "\\n%zu of %zu engines: the first and those with the largest max",
+                 n, total);
     fprintf(gp, "set multiplot layout %zu,1 title \"%s, %s loop: p99 and max latency per 10 ms "
-                "window (left, log); ops/s (right, grey); red = resize\"\n",
-            n ? n : 1, a->sc->name, lab_load_model_name(a->model));
+                "window (left, log); ops/s (right, grey); red = resize%s\"\n",
+            n ? n : 1, a->sc->name, lab_load_model_name(a->model), which);
     for (size_t i = 0; i < n; i++) {
         const lab_result *r = rs[i];
         char stem[160];
@@ -665,7 +817,7 @@ static void timeline_body(const lab_report *rep, const void *arg, FILE *gp)
         fprintf(gp, "plot '../data/%s.timeline.tsv' using 1:2 axes x1y2 with lines lc rgb '#bbbbbb' title 'ops/s', \\\n"
                     "     '' using 1:3 with lines lw 2 lc rgb '#000000' title 'p99', \\\n"
                     "     '' using 1:4 with lines lw 1 lc rgb '%s' title 'max'\n",
-                stem, palette[engine_colour(rep, r->engine)]);
+                stem, colour_of(rep, r->engine));
     }
     if (n == 0)
         fprintf(gp, "plot NaN notitle\n");
@@ -674,19 +826,20 @@ static void timeline_body(const lab_report *rep, const void *arg, FILE *gp)
 static void rss_body(const lab_report *rep, const void *arg, FILE *gp)
 {
     const scenario_arg *a = arg;
-    const lab_result *rs[16];
-    size_t n = results_for(rep, a, rs, 16);
+    const lab_result *rs[MAX_PLOTTED];
+    size_t n = results_for(rep, a, rs, MAX_PLOTTED);
     fprintf(gp, "set title \"%s, %s loop: resident memory of the whole lab process (10 ms samples)\"\n"
                 "set grid\nset xlabel 'time since start (ms)'\nset ylabel 'RSS (MiB)'\n"
-                "set key left top\n",
-            a->sc->name, lab_load_model_name(a->model));
+                "set key %s top\n",
+            a->sc->name, lab_load_model_name(a->model),
+            engine_count(rep) > SPECTRUM_COMBINED_MAX ? "outside right" : "left");
     fprintf(gp, "plot ");
     for (size_t i = 0; i < n; i++) {
         char stem[160];
         result_stem(rs[i], stem, sizeof stem);
-        fprintf(gp, "%s'../data/%s.rss.tsv' using 1:2 with lines lw 2 lc rgb '%s' title '%s'",
-                i ? ", \\\n     " : "", stem, palette[engine_colour(rep, rs[i]->engine)],
-                rs[i]->engine);
+        fprintf(gp, "%s'../data/%s.rss.tsv' using 1:2 with lines lw 2 dt %d lc rgb '%s' title '%s'",
+                i ? ", \\\n     " : "", stem, dash_of(rep, rs[i]->engine),
+                colour_of(rep, rs[i]->engine), rs[i]->engine);
     }
     fprintf(gp, "%s\n", n ? "" : "NaN notitle");
 }
@@ -821,13 +974,11 @@ int lab_report_finish(lab_report *rep)
     close_file(stamp, "stamp.txt", &failures);
 
     FILE *tables = open_file(rep, "tables.txt", &failures);
-    size_t nsc;
-    const lab_scenario *const *all = lab_scenarios_all(&nsc);
     if (tables) {
         fputs(rep->stamp, tables);
-        for (size_t s = 0; s < nsc; s++)
+        for (size_t s = 0; scenario_at(rep, s); s++)
             for (int m = 0; m < 2; m++)
-                lab_report_print_table(rep, all[s], (lab_load_model)m, tables);
+                lab_report_print_table(rep, scenario_at(rep, s), (lab_load_model)m, tables);
         fputs("\n* fewer than 10 samples lie above this percentile: one or two operations, not a distribution\n",
               tables);
     }
@@ -848,8 +999,9 @@ int lab_report_finish(lab_report *rep)
           "is checked. All numbers: <a href='results.csv'>results.csv</a>; distributions: "
           "<code>hgrm/</code> (HdrHistogram text format, microseconds).</p>\n",
           f);
-    for (size_t s = 0; s < nsc; s++) {
-        const lab_scenario *sc = all[s];
+    int combined = engine_count(rep) <= SPECTRUM_COMBINED_MAX;
+    for (size_t s = 0; scenario_at(rep, s); s++) {
+        const lab_scenario *sc = scenario_at(rep, s);
         if (!has_results(rep, sc, -1))
             continue;
         fprintf(f, "<h2 id='%s'>%s</h2>\n<p>", sc->name, sc->name);
@@ -860,22 +1012,42 @@ int lab_report_finish(lab_report *rep)
         for (int m = 0; m < 2; m++)
             html_table(rep, sc, (lab_load_model)m, f);
         char stem[200];
-        scenario_arg arg = { sc, LAB_CLOSED_LOOP };
-        snprintf(stem, sizeof stem, "spectrum-%s", sc->name);
-        int ok = write_plot(rep, stem, 600, spectrum_body, &arg, &failures) == 0 &&
+        scenario_arg arg = { sc, LAB_CLOSED_LOOP, 1 };
+        int ok;
+        if (combined) {
+            snprintf(stem, sizeof stem, "spectrum-%s", sc->name);
+            ok = write_plot(rep, stem, 600, spectrum_body, &arg, &failures) == 0 &&
                  render(rep, stem) == 0;
-        failures += !ok;
-        img(f, stem, ok);
+            failures += !ok;
+            img(f, stem, ok);
+        } else {
+            arg.both_models = 0;
+            for (int m = 0; m < 2; m++) {
+                arg.model = (lab_load_model)m;
+                if (!has_results(rep, sc, m))
+                    continue;
+                snprintf(stem, sizeof stem, "spectrum-%s-%s", sc->name, lab_load_model_name(arg.model));
+                ok = write_plot(rep, stem, 600, spectrum_body, &arg, &failures) == 0 &&
+                     render(rep, stem) == 0;
+                failures += !ok;
+                img(f, stem, ok);
+            }
+        }
         for (int m = 0; m < 2; m++) {
             arg.model = (lab_load_model)m;
-            const lab_result *rs[16];
-            size_t n = results_for(rep, &arg, rs, 16);
+            const lab_result *rs[TIMELINE_PANELS];
+            size_t total, n = timeline_selection(rep, &arg, rs, &total);
             if (n == 0)
                 continue;
             snprintf(stem, sizeof stem, "timeline-%s-%s", sc->name, lab_load_model_name(arg.model));
             ok = write_plot(rep, stem, 240 * (int)n + 60, timeline_body, &arg, &failures) == 0 &&
                  render(rep, stem) == 0;
             failures += !ok;
+            if (n < total)
+                fprintf(f, "<p class=small>Timeline: %zu of %zu engines, the first and those with "
+                           "the largest max; every engine's windows are in "
+                           "<code>data/%s-%s-*.timeline.tsv</code>.</p>\n",
+                        n, total, sc->name, lab_load_model_name(arg.model));
             img(f, stem, ok);
             if (sc->workload == LAB_WORKLOAD_CHURN || sc->fresh_process) {
                 snprintf(stem, sizeof stem, "rss-%s-%s", sc->name, lab_load_model_name(arg.model));

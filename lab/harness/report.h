@@ -19,6 +19,10 @@ typedef struct lab_report {
     char stamp[4096];           /* "key: value" lines */
     lab_result **results;
     size_t n, cap;
+    /* Scenarios run under a name the scenario list does not know (compare's
+     * micro at 64 Mi keys); the report shows them after the listed ones. */
+    const lab_scenario *extra[4];
+    size_t nextra;
 } lab_report;
 
 /* Creates dir (and dir/hgrm, dir/data, dir/plots) and fills the stamp;
@@ -34,6 +38,19 @@ int lab_report_add(lab_report *rep, lab_result *res);
  * report holds no such results). */
 void lab_report_print_table(const lab_report *rep, const lab_scenario *sc,
                             lab_load_model model, FILE *out);
+
+/* Makes the report show results of a scenario outside lab_scenarios_all().
+ * sc must outlive the report. Returns 0, or -1 when there is no room. */
+int lab_report_add_scenario(lab_report *rep, const lab_scenario *sc);
+
+/* The same table as markdown (engines as rows: ops/s, p50 ... max, errors,
+ * notes or why the engine could not run), for docs/BENCHMARKS.md. */
+void lab_report_write_markdown(const lab_report *rep, const lab_scenario *sc,
+                               lab_load_model model, FILE *out);
+
+/* "812 ns", "1.25 ms"; "1.52M", "48.0k": the tables' number formats. */
+const char *lab_format_ns(char *buf, size_t n, double ns);
+const char *lab_format_rate(char *buf, size_t n, double per_s);
 
 /* Writes every file; returns the number of files that could not be written
  * or rendered (they are also listed on stderr and in index.html). */

@@ -1,0 +1,259 @@
+/*
+ * The comparison's judge can say both PASS and MISS: the verdict is fed
+ * made-up results where the answer is known (steady best; steady beaten on
+ * each criterion; an input missing), and the memory measurement on the
+ * steady engine at a small size gives numbers a map could have. A verdict
+ * that only ever passes cannot be told from one that reads nothing.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "harness/clock.h"
+#include "harness/memory.h"
+#include "harness/run.h"
+#include "harness/verdict.h"
+
+extern const lab_engine lab_engine_steady;
+
+#define MAX_RESULTS 64
+
+typedef struct fixture {
+    lab_result *r[MAX_RESULTS];
+    size_t n;
+    lab_memory_result mem[8];
+    size_t nmem;
+} fixture;
+
+/* The one single-threaded engine of these made-up results. */
+static int flat_is_single(const char *engine)
+{
+    return strcmp(engine, "boost_flat") == 0;
+}
+
+/* 10 000 operations: 9 980 at `typical`, 20 at `tail` (so p99.9 = tail),
+ * one at `max`; throughput ops_per_s. */
+static void add(fixture *f, const char *scenario, const char *engine, lab_load_model m,
+                uint64_t typical, uint64_t tail, uint64_t max, double ops_per_s)
+{
+    lab_result *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    snprintf(r->scenario, sizeof r->scenario, "%s", scenario);
+    snprintf(r->engine, sizeof r->engine, "%s", engine);
+    r->model = m;
+    r->keys = 1000000;
+    lab_hist_init(&r->hist);
+    for (int i = 0; i < 9980; i++)
+        lab_hist_record(&r->hist, typical);
+    for (int i = 0; i < 20; i++)
+        lab_hist_record(&r->hist, tail);
+    lab_hist_record(&r->hist, max);
+    r->ops = r->hist.count;
+    r->seconds = (double)r->ops / ops_per_s;
+    assert_true(f->n < MAX_RESULTS);
+    f->r[f->n++] = r;
+}
+
+static void add_memory(fixture *f, const char *engine, double per_entry, double kept)
+{
+    lab_memory_result *m = &f->mem[f->nmem++];
+    memset(m, 0, sizeof *m);
+    snprintf(m->engine, sizeof m->engine, "%s", engine);
+    m->keys = 16000000;
+    m->rss_base = 10u << 20;
+    m->rss_full = m->rss_base + (uint64_t)(per_entry * (double)m->keys);
+    m->rss_after_delete = m->rss_base + (uint64_t)(kept * (double)(m->rss_full - m->rss_base));
+}
+
+/* steady best everywhere; gomap and sharded behind; boost_flat faster still
+ * where it runs, but single-threaded, so never a peer. */
+static void steady_wins(fixture *f)
+{
+    static const char *const tails[] = { "growth", "range", "oversub" };
+    for (size_t s = 0; s < 3; s++)
+        for (int m = 0; m < 2; m++) {
+            add(f, tails[s], "steady", (lab_load_model)m, 100, 2000, 50000, 1e6);
+            add(f, tails[s], "gomap", (lab_load_model)m, 100, 900000, 9000000, 1e6);
+            add(f, tails[s], "sharded", (lab_load_model)m, 100, 40000, 3000000, 1e6);
+            add(f, tails[s], "boost_flat", (lab_load_model)m, 10, 20, 30, 1e7);
+        }
+    add(f, "mixed", "steady", LAB_CLOSED_LOOP, 100, 200, 300, 9e6);
+    add(f, "mixed", "gomap", LAB_CLOSED_LOOP, 100, 200, 300, 3e6);
+    add(f, "mixed", "sharded", LAB_CLOSED_LOOP, 100, 200, 300, 5e6);
+    add(f, "mixed", "boost_flat", LAB_CLOSED_LOOP, 100, 200, 300, 5e7);
+    add(f, "micro", "steady", LAB_CLOSED_LOOP, 55, 55, 55, 1e7);
+    add(f, "micro", "boost_flat", LAB_CLOSED_LOOP, 50, 50, 50, 1e7);
+    add(f, LAB_MICRO_LARGE, "steady", LAB_CLOSED_LOOP, 120, 120, 120, 1e7);
+    add(f, LAB_MICRO_LARGE, "boost_flat", LAB_CLOSED_LOOP, 100, 100, 100, 1e7);
+    add_memory(f, "steady", 30, 0.2);
+    add_memory(f, "gomap", 45, 1.0);
+    add_memory(f, "sharded", 35, 1.0);
+    add_memory(f, "syncmap", 90, 1.0);
+    add_memory(f, "boost_flat", 10, 1.0);
+}
+
+static void judge(const fixture *f, lab_check out[LAB_VERDICT_CHECKS])
+{
+    lab_verdict_input in = {
+        .results = (const lab_result *const *)f->r,
+        .nresults = f->n,
+        .memory = f->mem,
+        .nmemory = f->nmem,
+        .single_threaded = flat_is_single,
+    };
+    lab_verdict(&in, out);
+}
+
+static void release(fixture *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        lab_result_free(f->r[i]);
+}
+
+static lab_result *find(fixture *f, const char *scenario, const char *engine, lab_load_model m)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (strcmp(f->r[i]->scenario, scenario) == 0 && strcmp(f->r[i]->engine, engine) == 0 &&
+            f->r[i]->model == m)
+            return f->r[i];
+    fail_msg("no result %s %s", scenario, engine);
+    return NULL;
+}
+
+static void all_pass_when_steady_is_best(void **state)
+{
+    (void)state;
+    fixture f = { .n = 0 };
+    steady_wins(&f);
+    lab_check c[LAB_VERDICT_CHECKS];
+    judge(&f, c);
+    for (int i = 0; i < LAB_VERDICT_CHECKS; i++) {
+        if (c[i].status != LAB_CHECK_PASS)
+            fail_msg("(%c) %s:\n%s", c[i].id, lab_check_status_name(c[i].status), c[i].detail);
+    }
+    /* the numbers are in the detail: 9M / 5M = 1.80x, 55 / 50 = 1.10x,
+     * median of 35, 45, 90 = 45 */
+    assert_non_null(strstr(c[1].detail, "1.80x"));
+    assert_non_null(strstr(c[2].detail, "1.10x"));
+    assert_non_null(strstr(c[3].detail, "median of 3 concurrent peers 45.0"));
+    release(&f);
+}
+
+static void each_check_can_miss(void **state)
+{
+    (void)state;
+    fixture f = { .n = 0 };
+    steady_wins(&f);
+    /* (a) a peer's max below steady's in one scenario and model */
+    lab_result *r = find(&f, "oversub", "sharded", LAB_OPEN_LOOP);
+    lab_hist_init(&r->hist);
+    for (int i = 0; i < 10000; i++)
+        lab_hist_record(&r->hist, 100);
+    /* (b) the best peer at 7.5M: steady's 9M is only 1.2x */
+    r = find(&f, "mixed", "sharded", LAB_CLOSED_LOOP);
+    r->seconds = (double)r->ops / 7.5e6;
+    /* (c) steady 1.3x boost_flat at 64M */
+    r = find(&f, LAB_MICRO_LARGE, "boost_flat", LAB_CLOSED_LOOP);
+    lab_hist_init(&r->hist);
+    for (int i = 0; i < 10000; i++)
+        lab_hist_record(&r->hist, 92);
+    /* (d) steady keeps 90% after the deletes */
+    f.mem[0].rss_after_delete = f.mem[0].rss_base + (f.mem[0].rss_full - f.mem[0].rss_base) * 9 / 10;
+    lab_check c[LAB_VERDICT_CHECKS];
+    judge(&f, c);
+    for (int i = 0; i < LAB_VERDICT_CHECKS; i++)
+        if (c[i].status != LAB_CHECK_MISS)
+            fail_msg("(%c) %s:\n%s", c[i].id, lab_check_status_name(c[i].status), c[i].detail);
+    assert_non_null(strstr(c[0].detail, "oversub, open loop"));
+    assert_non_null(strstr(c[1].detail, "1.20x"));
+    assert_non_null(strstr(c[3].detail, "keeps 90%"));
+    release(&f);
+}
+
+static void bytes_per_entry_above_the_median_misses(void **state)
+{
+    (void)state;
+    fixture f = { .n = 0 };
+    steady_wins(&f);
+    f.mem[0].rss_full = f.mem[0].rss_base + 50u * f.mem[0].keys; /* median is 45 */
+    f.mem[0].rss_after_delete = f.mem[0].rss_base;
+    lab_check c[LAB_VERDICT_CHECKS];
+    judge(&f, c);
+    assert_int_equal(c[3].status, LAB_CHECK_MISS);
+    assert_int_equal(c[0].status, LAB_CHECK_PASS);
+    release(&f);
+}
+
+static void missing_inputs_are_not_checked(void **state)
+{
+    (void)state;
+    fixture f = { .n = 0 };
+    add(&f, "micro", "steady", LAB_CLOSED_LOOP, 55, 55, 55, 1e7);
+    add(&f, "mixed", "steady", LAB_CLOSED_LOOP, 100, 200, 300, 9e6);
+    lab_check c[LAB_VERDICT_CHECKS];
+    judge(&f, c);
+    for (int i = 0; i < LAB_VERDICT_CHECKS; i++)
+        assert_int_equal(c[i].status, LAB_CHECK_NOT_CHECKED);
+    assert_non_null(strstr(c[2].detail, "boost_flat was not run"));
+    release(&f);
+}
+
+static void errors_in_steady_are_a_miss(void **state)
+{
+    (void)state;
+    fixture f = { .n = 0 };
+    steady_wins(&f);
+    find(&f, "growth", "steady", LAB_CLOSED_LOOP)->err_missing = 3;
+    lab_check c[LAB_VERDICT_CHECKS];
+    judge(&f, c);
+    assert_int_equal(c[0].status, LAB_CHECK_MISS);
+    assert_non_null(strstr(c[0].detail, "steady returned 3 errors"));
+    release(&f);
+}
+
+static void memory_of_steady_is_plausible(void **state)
+{
+    (void)state;
+    /* self_exe NULL: measured in this process, which is what the child does */
+    lab_settings s = { .seed = 5 };
+    lab_memory_result m;
+    const uint64_t keys = 200000;
+    assert_int_equal(lab_memory_measure(&lab_engine_steady, keys, &s, &m), 0);
+    assert_false(m.skipped);
+    assert_string_equal(m.engine, "steady");
+    assert_int_equal(m.keys, keys);
+    assert_true(m.rss_base > 0);
+    assert_true(m.rss_full > m.rss_base);
+    /* at least the 16 bytes of key and value per entry are resident */
+    assert_true(m.rss_full - m.rss_base >= 16 * keys);
+    assert_true(m.engine_bytes_full >= 16 * keys);
+    /* deleting 90% shrinks the table (the library's bytes, not RSS, which
+     * also depends on the allocator) */
+    assert_true(m.engine_bytes_after_delete > 0);
+    assert_true(m.engine_bytes_after_delete < m.engine_bytes_full);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    lab_clock_init();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(all_pass_when_steady_is_best),
+        cmocka_unit_test(each_check_can_miss),
+        cmocka_unit_test(bytes_per_entry_above_the_median_misses),
+        cmocka_unit_test(missing_inputs_are_not_checked),
+        cmocka_unit_test(errors_in_steady_are_a_miss),
+        cmocka_unit_test(memory_of_steady_is_plausible),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
