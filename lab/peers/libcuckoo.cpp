@@ -14,10 +14,17 @@
  * put and the second as a spread of slower operations. No thread
  * registration is needed.
  *
- * Pre-sizing: the capacity hint goes to the constructor, which reserves that
- * many elements. Without a hint the engine asks for 0 elements, the smallest
- * table libcuckoo makes; its own default would pre-allocate 2^18 slots,
- * which would hide the growth the lab exists to watch.
+ * Sizing: the constructor gets the capacity hint, but never less than
+ * libcuckoo's own default (2^18 slots, what `cuckoohash_map<K, V> m;` makes).
+ * Smaller tables are unsafe under concurrency in libcuckoo 0.3.1: while a
+ * table has fewer buckets than its 65536 locks, a grow appends a larger lock
+ * array to a std::list that readers read without synchronisation, and a
+ * reader that already uses the new bucket count indexes the old, smaller
+ * array. Starting from 0 elements, the lab's coldstart scenario crashed in
+ * find() (SIGSEGV, core dump, about 1 run in 10 on a loaded machine); ThreadSanitizer
+ * reported the race. From the default size on, the lock array is full-sized
+ * from the start and never grows, and the growth scenarios (1M+ keys) still
+ * see every doubling above 2^18 slots.
  *
  * Iteration takes lock_table(), libcuckoo's documented way to iterate: it
  * holds every bucket lock until the walk ends, so all readers and writers
@@ -47,11 +54,6 @@
  *
  * destroy and size are shared by a map's two kinds (engine.h), so both maps
  * derive from lab_peer::map_base and those two dispatch through it.
- *
- * ThreadSanitizer finds, now and then, a data race inside libcuckoo itself:
- * a grown lock array is appended to a std::list that other threads read
- * without synchronisation. tests/lab_engines/tsan.supp says why it is
- * harmless on x86-64 and suppresses it for libcuckoo's header only.
  */
 #include <cstdint>
 #include <functional>
@@ -67,7 +69,10 @@ namespace {
 template <class Table>
 struct holder final : lab_peer::map_base {
     Table t;
-    explicit holder(uint64_t capacity_hint) : t(static_cast<typename Table::size_type>(capacity_hint)) {}
+    explicit holder(uint64_t capacity_hint)
+        : t(capacity_hint > libcuckoo::DEFAULT_SIZE
+                ? static_cast<typename Table::size_type>(capacity_hint)
+                : libcuckoo::DEFAULT_SIZE) {}
     uint64_t size() override { return t.size(); }
 };
 
