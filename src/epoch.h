@@ -46,7 +46,14 @@ static inline sm_thread *smi_epoch_enter(void)
         /* Acquire pairs with the seq_cst increment in smi_epoch_advance: a
          * reader that sees G also sees the unlink that preceded it (E1). */
         uint64_t e = u64_load_acquire(&smi_global_epoch);
-        u64_store_relaxed(&r->epoch, e);
+        /* Release (a plain store on x86): a reclaimer that reads this new
+         * epoch must also know that this thread's previous section ended, so
+         * the reads made in it happen-before what the reclaimer frees next.
+         * The exit's release store says so only while it is the latest
+         * value; a later relaxed store would break that chain for tools that
+         * do not model release sequences (ThreadSanitizer reported exactly
+         * that on a key copy). */
+        u64_store_release(&r->epoch, e);
         if (flag_load_relaxed(&smi_use_membarrier))
             fence_compiler_only();  /* barrier R; W is membarrier() */
         else
@@ -71,7 +78,8 @@ uint64_t smi_epoch_advance(void);
 /* Threads that hold an sm_pin guard now, process wide. */
 uint64_t smi_epoch_pinned_threads(void);
 
-/* The smallest epoch any thread is inside, or UINT64_MAX when none is.
+/* The smallest epoch any thread is inside, capped at the global epoch when
+ * the scan began (E3 in epoch.c): objects tagged <= the result may be freed.
  * Issues the process-wide barrier that pairs with smi_epoch_enter(). */
 uint64_t smi_epoch_min_active(void);
 
