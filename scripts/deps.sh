@@ -22,38 +22,5 @@ packages=(
     systemtap-sdt-dev  # <sys/sdt.h>: the USDT probes at resize start/finish
 )
 
-if ! command -v dpkg >/dev/null 2>&1; then
-    echo "deps.sh: not a Debian system; make sure these are installed: ${packages[*]}" >&2
-    exit 0
-fi
-
-missing=()
-for p in "${packages[@]}"; do
-    # The Status field `dpkg -s` prints; removed packages whose configuration
-    # files remain are known to dpkg too, so the state itself is compared.
-    status=$(dpkg-query --show --showformat='${Status}' "$p" 2>/dev/null || true)
-    if [ "$status" != "install ok installed" ]; then
-        missing+=("$p")
-    fi
-done
-
-if [ ${#missing[@]} -eq 0 ]; then
-    echo "deps.sh: all ${#packages[@]} build and test packages are installed"
-    exit 0
-fi
-
-echo "deps.sh: missing: ${missing[*]}"
-if [ "$(id -u)" -eq 0 ]; then
-    as_root=()
-elif command -v sudo >/dev/null 2>&1; then
-    as_root=(sudo)
-else
-    echo "deps.sh: not root and no sudo; as root, run:" >&2
-    echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
-    exit 1
-fi
-
-set -x
-"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
-"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y --no-install-recommends "${missing[@]}"
+source "$(dirname "${BASH_SOURCE[0]}")/install-missing.sh"
+install_missing deps.sh "build and test" "${packages[@]}"

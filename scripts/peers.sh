@@ -18,38 +18,5 @@ packages=(
     openjdk-17-jdk-headless # the Java peers (lab/external/)
 )
 
-if ! command -v dpkg >/dev/null 2>&1; then
-    echo "peers.sh: not a Debian system; the lab builds the peers it finds among: ${packages[*]}" >&2
-    exit 0
-fi
-
-missing=()
-for p in "${packages[@]}"; do
-    # As in deps.sh: the installed state itself, not mere knowledge of the
-    # package (dpkg also knows removed packages whose configuration remains).
-    status=$(dpkg-query --show --showformat='${Status}' "$p" 2>/dev/null || true)
-    if [ "$status" != "install ok installed" ]; then
-        missing+=("$p")
-    fi
-done
-
-if [ ${#missing[@]} -eq 0 ]; then
-    echo "peers.sh: all ${#packages[@]} peer packages are installed"
-    exit 0
-fi
-
-echo "peers.sh: missing: ${missing[*]}"
-if [ "$(id -u)" -eq 0 ]; then
-    as_root=()
-elif command -v sudo >/dev/null 2>&1; then
-    as_root=(sudo)
-else
-    echo "peers.sh: not root and no sudo; as root, run:" >&2
-    echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
-    exit 1
-fi
-
-set -x
-"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
-"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y --no-install-recommends "${missing[@]}"
+source "$(dirname "${BASH_SOURCE[0]}")/install-missing.sh"
+install_missing peers.sh "peer" "${packages[@]}"
