@@ -477,16 +477,8 @@ static int memory_child(cli *c)
     c->s.self_exe = NULL;
     lab_memory_result m;
     int rc = lab_memory_measure(e[0], c->keys[0], &c->s, &m);
-    const char *p = (const char *)&m;
-    for (size_t n = sizeof m; n;) {
-        ssize_t k = write(c->result_fd, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return 2;
-        p += k;
-        n -= (size_t)k;
-    }
+    if (lab_write_all(c->result_fd, &m, sizeof m) != 0)
+        return 2;
     return rc == 0 ? 0 : 1;
 }
 

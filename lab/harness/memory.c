@@ -103,21 +103,6 @@ static int measure_here(const lab_engine *e, uint64_t keys, const lab_settings *
     return 0;
 }
 
-static int read_all(int fd, void *p, size_t n)
-{
-    char *c = p;
-    while (n) {
-        ssize_t k = read(fd, c, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        c += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 static int measure_in_child(const lab_engine *e, uint64_t keys, const lab_settings *s,
                             lab_memory_result *out)
 {
@@ -138,7 +123,7 @@ static int measure_in_child(const lab_engine *e, uint64_t keys, const lab_settin
         }
         /* the child exits 1 with a skipped result when the engine failed */
         ok = WIFEXITED(status) && WEXITSTATUS(status) <= 1 && lseek(fd, 0, SEEK_SET) == 0 &&
-             read_all(fd, out, sizeof *out) == 0;
+             lab_read_all(fd, out, sizeof *out) == 0;
     }
     close(fd);
     if (!ok) {

@@ -765,7 +765,7 @@ static lab_result *run_here(const lab_scenario *sc, const lab_engine *e, lab_loa
 
 /* ---- fresh-process runs --------------------------------------------------- */
 
-static int write_all(int fd, const void *p, size_t n)
+int lab_write_all(int fd, const void *p, size_t n)
 {
     const char *c = p;
     while (n) {
@@ -780,7 +780,7 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-static int read_all(int fd, void *p, size_t n)
+int lab_read_all(int fd, void *p, size_t n)
 {
     char *c = p;
     while (n) {
@@ -801,13 +801,13 @@ int lab_run_child(const lab_scenario *sc, const lab_engine *e, lab_load_model mo
     lab_result *res = run_here(sc, e, model, s);
     if (!res)
         return -1;
-    int rc = write_all(fd, res, sizeof *res);
+    int rc = lab_write_all(fd, res, sizeof *res);
     if (rc == 0 && res->nwindows)
-        rc = write_all(fd, res->windows, res->nwindows * sizeof *res->windows);
+        rc = lab_write_all(fd, res->windows, res->nwindows * sizeof *res->windows);
     if (rc == 0 && res->nevents)
-        rc = write_all(fd, res->events, res->nevents * sizeof *res->events);
+        rc = lab_write_all(fd, res->events, res->nevents * sizeof *res->events);
     if (rc == 0 && res->nrss)
-        rc = write_all(fd, res->rss, res->nrss * sizeof *res->rss);
+        rc = lab_write_all(fd, res->rss, res->nrss * sizeof *res->rss);
     lab_result_free(res);
     return rc;
 }
@@ -815,7 +815,7 @@ int lab_run_child(const lab_scenario *sc, const lab_engine *e, lab_load_model mo
 static lab_result *read_child_result(int fd)
 {
     lab_result *res = calloc(1, sizeof *res);
-    if (!res || read_all(fd, res, sizeof *res) != 0) {
+    if (!res || lab_read_all(fd, res, sizeof *res) != 0) {
         free(res);
         return NULL;
     }
@@ -823,9 +823,9 @@ static lab_result *read_child_result(int fd)
     res->events = calloc(res->nevents + 1, sizeof *res->events);
     res->rss = calloc(res->nrss + 1, sizeof *res->rss);
     if (!res->windows || !res->events || !res->rss ||
-        (res->nwindows && read_all(fd, res->windows, res->nwindows * sizeof *res->windows)) ||
-        (res->nevents && read_all(fd, res->events, res->nevents * sizeof *res->events)) ||
-        (res->nrss && read_all(fd, res->rss, res->nrss * sizeof *res->rss))) {
+        (res->nwindows && lab_read_all(fd, res->windows, res->nwindows * sizeof *res->windows)) ||
+        (res->nevents && lab_read_all(fd, res->events, res->nevents * sizeof *res->events)) ||
+        (res->nrss && lab_read_all(fd, res->rss, res->nrss * sizeof *res->rss))) {
         lab_result_free(res);
         return NULL;
     }

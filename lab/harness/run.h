@@ -142,6 +142,11 @@ lab_result *lab_run(const lab_scenario *sc, const lab_engine *e, lab_load_model 
                     const lab_settings *s);
 void lab_result_free(lab_result *r);
 
+/* Write or read exactly n bytes (retrying short transfers and EINTR), as
+ * fresh-process children hand results back. Return 0, or -1. */
+int lab_write_all(int fd, const void *p, size_t n);
+int lab_read_all(int fd, void *p, size_t n);
+
 /* The child's half of a fresh-process run: run in this process and write the
  * result to fd. Returns 0 or -1. */
 int lab_run_child(const lab_scenario *sc, const lab_engine *e, lab_load_model model,
