@@ -4,8 +4,8 @@
  * A lookup in a table far larger than the caches costs one memory round trip
  * (~100-300 ns here), mostly waiting. The CPU can have many misses in flight,
  * but a loop of lookups rarely lets it: each lookup's branches depend on its
- * own load. So we prefetch ahead: each key's home line is requested AHEAD
- * lookups before it is needed (independent loads, issued back to back), and
+ * own load. So we prefetch ahead: each key's home line is requested
+ * IN_FLIGHT lookups before it is needed (independent loads, issued back to back), and
  * by the time the lookup runs the line has arrived or is arriving.
  *
  * String keys add a second dependent miss: the key's copy, which a hit must
@@ -22,17 +22,28 @@
 
 #include <stdint.h>
 
-/* Keys hashed and prefetched ahead of the lookups. 16 misses in flight is
- * about what one core's fill buffers sustain (10-16 on current x86). */
-#define GROUP 16
+/* Misses in flight, about what one core's fill buffers sustain (10-16 on
+ * current x86). uint64 keys use it as a rolling pipeline: key i + IN_FLIGHT
+ * is hashed and its home line prefetched while key i is looked up, so there
+ * is no stage boundary where the core waits for a whole group's first line.
+ * String keys go in groups of this many through their three stages. */
+#define IN_FLIGHT 16
 
-/*
- * uint64 keys: a rolling pipeline rather than stages. Key i + AHEAD is
- * hashed and its home line prefetched while key i is looked up, so from the
- * first AHEAD keys on there are always about AHEAD misses in flight and no
- * stage boundary where the core waits for a whole group's first line.
- */
-#define AHEAD 16
+/* Hand out one lookup's answer; returns 1 for a hit. */
+static inline size_t answer(size_t i, int rc, uint64_t v, uint64_t *values, uint8_t *found)
+{
+    int hit = rc == SM_OK;
+    if (values && hit)
+        values[i] = v;
+    if (found)
+        found[i] = (uint8_t)hit;
+    return (size_t)hit;
+}
+
+static int hits_status(size_t hits)
+{
+    return hits > (size_t)INT32_MAX ? INT32_MAX : (int)hits;
+}
 
 int sm_get_many(sm_map *m, const uint64_t *keys, size_t n, uint64_t *values, uint8_t *found)
 {
@@ -43,33 +54,28 @@ int sm_get_many(sm_map *m, const uint64_t *keys, size_t n, uint64_t *values, uin
         return SM_ENOMEM;
     /* Acquire pairs with the root switch (I8). */
     sm_table *t = atomic_load_explicit(&m->root, memory_order_acquire);
-    uint64_t hashes[AHEAD];
+    uint64_t hashes[IN_FLIGHT];
     size_t hits = 0;
-    size_t lead = n < AHEAD ? n : AHEAD;
+    size_t lead = n < IN_FLIGHT ? n : IN_FLIGHT;
     for (size_t i = 0; i < lead; i++) {
         hashes[i] = hash_u64(&m->hash_key, keys[i]);
         __builtin_prefetch(&t->buckets[home_of_hash(t, hashes[i])], 0, 3);
     }
     for (size_t i = 0; i < n; i++) {
-        uint64_t h = hashes[i % AHEAD];
-        if (i + AHEAD < n) {
-            uint64_t ha = hash_u64(&m->hash_key, keys[i + AHEAD]);
-            hashes[i % AHEAD] = ha;
+        uint64_t h = hashes[i % IN_FLIGHT];
+        if (i + IN_FLIGHT < n) {
+            uint64_t ha = hash_u64(&m->hash_key, keys[i + IN_FLIGHT]);
+            hashes[i % IN_FLIGHT] = ha;
             __builtin_prefetch(&t->buckets[home_of_hash(t, ha)], 0, 3);
         }
         uint64_t v = 0;
         int rc = smi_lookup_home(t, h, keys[i], &v);
         if (rc < 0)
             rc = smi_lookup(t, h, keys[i], &v);
-        int hit = rc == SM_OK;
-        if (values && hit)
-            values[i] = v;
-        if (found)
-            found[i] = (uint8_t)hit;
-        hits += (size_t)hit;
+        hits += answer(i, rc, v, values, found);
     }
     smi_epoch_exit(self);
-    return (int)(hits > (size_t)INT32_MAX ? INT32_MAX : hits);
+    return hits_status(hits);
 }
 
 /* Prefetch the key copy behind the first home slot whose tag matches h. The
@@ -99,10 +105,10 @@ int sm_get_many_str(sm_map *m, const void *const *keys, const size_t *lens, size
         return SM_ENOMEM;
     /* Acquire pairs with the root switch (I8). */
     sm_table *t = atomic_load_explicit(&m->root, memory_order_acquire);
-    uint64_t hashes[GROUP];
+    uint64_t hashes[IN_FLIGHT];
     size_t hits = 0;
-    for (size_t base = 0; base < n; base += GROUP) {
-        size_t g = n - base < GROUP ? n - base : GROUP;
+    for (size_t base = 0; base < n; base += IN_FLIGHT) {
+        size_t g = n - base < IN_FLIGHT ? n - base : IN_FLIGHT;
         for (size_t i = 0; i < g; i++) {
             hashes[i] = smi_hash_str(m, keys[base + i], lens[base + i]);
             __builtin_prefetch(&t->buckets[home_of_hash(t, hashes[i])], 0, 3);
@@ -111,14 +117,10 @@ int sm_get_many_str(sm_map *m, const void *const *keys, const size_t *lens, size
             prefetch_candidate(t, hashes[i]);
         for (size_t i = 0; i < g; i++) {
             uint64_t v = 0;
-            int hit = smi_lookup_str(t, hashes[i], keys[base + i], lens[base + i], &v) == SM_OK;
-            if (values && hit)
-                values[base + i] = v;
-            if (found)
-                found[base + i] = (uint8_t)hit;
-            hits += (size_t)hit;
+            int rc = smi_lookup_str(t, hashes[i], keys[base + i], lens[base + i], &v);
+            hits += answer(base + i, rc, v, values, found);
         }
     }
     smi_epoch_exit(self);
-    return (int)(hits > (size_t)INT32_MAX ? INT32_MAX : hits);
+    return hits_status(hits);
 }

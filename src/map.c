@@ -761,21 +761,35 @@ int sm_compute(sm_map *m, uint64_t key, sm_compute_fn fn, void *ctx, uint64_t *r
     return u64_op(m, &a);
 }
 
-int sm_get_or_insert(sm_map *m, uint64_t key, uint64_t value, uint64_t *actual)
+/*
+ * Both kinds' get_or_insert, on arguments the caller validated: a lock-free
+ * read first, and an insert (a->kind OP_INSERT) only when the key is absent.
+ */
+static int get_or_insert(sm_map *m, op_args *a)
 {
     uint64_t v;
-    int rc = sm_get(m, key, &v);
+    int rc = m->string_keys ? sm_get_str(m, a->kbytes, a->klen, &v) : sm_get(m, a->key, &v);
     if (rc == SM_OK) {
-        if (actual)
-            *actual = v;
+        if (a->out)
+            *a->out = v;
         return SM_EXISTS;
     }
     if (rc < 0)
         return rc;
-    rc = sm_insert(m, key, value, &v);
+    uint64_t *actual = a->out;
+    a->out = &v;
+    rc = write_op(m, a);
     if (actual && rc >= 0)
-        *actual = rc == SM_OK ? value : v;
+        *actual = rc == SM_OK ? a->value : v;
     return rc;
+}
+
+int sm_get_or_insert(sm_map *m, uint64_t key, uint64_t value, uint64_t *actual)
+{
+    if (!m || m->string_keys)
+        return SM_EINVAL;
+    op_args a = {.kind = OP_INSERT, .key = key, .value = value, .out = actual};
+    return get_or_insert(m, &a);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -853,19 +867,10 @@ int sm_compute_str(sm_map *m, const void *key, size_t len, sm_compute_str_fn fn,
 int sm_get_or_insert_str(sm_map *m, const void *key, size_t len, uint64_t value,
                          uint64_t *actual)
 {
-    uint64_t v;
-    int rc = sm_get_str(m, key, len, &v);
-    if (rc == SM_OK) {
-        if (actual)
-            *actual = v;
-        return SM_EXISTS;
-    }
-    if (rc < 0)
-        return rc;
-    rc = sm_insert_str(m, key, len, value, &v);
-    if (actual && rc >= 0)
-        *actual = rc == SM_OK ? value : v;
-    return rc;
+    if (!valid_str(m, key, len))
+        return SM_EINVAL;
+    op_args a = {.kind = OP_INSERT, .kbytes = key, .klen = len, .value = value, .out = actual};
+    return get_or_insert(m, &a);
 }
 
 /* Walks the map and deletes what it finds, with the kind's own calls. */
