@@ -32,23 +32,23 @@ static inline uint64_t hash_u64(const sm_hash_key *hk, uint64_t key)
     return mum_fold(h ^ hk->k1, 0x9e3779b97f4a7c15u ^ hk->k0);
 }
 
-/* Expand a user seed (or random bits) into the two secrets. splitmix64 steps
- * spread even a seed like 1 over all bits of both words. */
+/* One step of splitmix64: a full-period stream whose outputs spread even a
+ * seed like 1 over all 64 bits. Expands seeds into secrets (here and in
+ * strkey.c). */
+static inline uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t x = (*state += 0x9e3779b97f4a7c15u);
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
+    return x ^ (x >> 31);
+}
+
+/* Expand a user seed (or random bits) into the two secrets. */
 static inline sm_hash_key hash_key_from_seed(uint64_t seed)
 {
     sm_hash_key hk;
-    uint64_t z = seed;
-    for (int i = 0; i < 2; i++) {
-        z += 0x9e3779b97f4a7c15u;
-        uint64_t x = z;
-        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
-        x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
-        x ^= x >> 31;
-        if (i == 0)
-            hk.k0 = x;
-        else
-            hk.k1 = x;
-    }
+    hk.k0 = splitmix64(&seed);
+    hk.k1 = splitmix64(&seed);
     return hk;
 }
 

@@ -25,16 +25,9 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "hash.h"
 
 static_assert(SM_SECRET_BYTES >= XXH3_SECRET_SIZE_MIN, "XXH3 needs a longer secret");
-
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
 
 static void fill_from_seed(unsigned char *secret, uint64_t seed)
 {
