@@ -242,12 +242,12 @@ static int parse_result(char *text, lab_result *res)
     char *line = next_line(&text), *p;
     uint64_t version;
     if (!line || !keyword(line, "steadymap-peer-result", &p) || number(&p, &version) ||
-        version != 1 || !at_end(p))
+        version != 2 || !at_end(p))
         return -1;
     size_t wcap = 0, rcap = 0;
     lab_hist late;
     lab_hist_init(&late);
-    int ok = 1, end = 0;
+    int ok = 1, end = 0, have_gets = 0;
     while (ok && !end && (line = next_line(&text))) {
         uint64_t capped = 0;
         if (keyword(line, "seconds", &p))
@@ -267,6 +267,8 @@ static int parse_result(char *text, lab_result *res)
             ok = !number(&p, &res->iterations) && !real(&p, &res->iteration_mean_ns) && at_end(p);
         else if (keyword(line, "hist", &p))
             ok = hist_line(p, &res->hist) == 0;
+        else if (keyword(line, "gethist", &p))
+            ok = hist_line(p, &res->get_hist) == 0 && (have_gets = 1);
         else if (keyword(line, "late", &p))
             ok = hist_line(p, &late) == 0;
         else if (keyword(line, "window", &p))
@@ -278,7 +280,10 @@ static int parse_result(char *text, lab_result *res)
         else
             ok = 0;
     }
-    if (!ok || !end)
+    /* The gets are a part of every operation: more of them, or a slower
+     * one than the slowest operation, is a broken peer. */
+    if (!ok || !end || !have_gets || res->get_hist.count > res->hist.count ||
+        (res->get_hist.count && res->get_hist.max > res->hist.max))
         return -1;
     res->ops = res->hist.count;
     res->pacing_late_p99_ns = lab_hist_percentile(&late, 99);

@@ -231,9 +231,9 @@ static uint64_t errors_of(const lab_result *r)
 
 /* A percentile with fewer than ten samples above it is one or two unlucky
  * operations, not a distribution: the table marks it. */
-static int thin(const lab_result *r, double p)
+static int thin(const lab_hist *h, double p)
 {
-    return (double)r->hist.count * (1.0 - p / 100.0) < 10.0;
+    return (double)h->count * (1.0 - p / 100.0) < 10.0;
 }
 
 static void notes_of(const lab_result *r, char *out, size_t n)
@@ -297,12 +297,25 @@ static int machine_busy(const lab_result *r, char *why, size_t n)
 
 #define BUSY_WARNING "the machine is busy, and latencies up to a few time slices (ms) measure it, not the engines"
 
-/* One table row as text, shared by the terminal table and index.html. */
+/* One table row as text, shared by the terminal, markdown and HTML tables. */
 typedef struct row_cells {
     char ops[32], mean[32], p50[32], p99[32], p999[32], p9999[32], max[32], amp[32];
+    char get_p999[32], get_max[32];
     char notes[512];
     uint64_t errors;
 } row_cells;
+
+/* A percentile cell, marked when too few samples lie above it. */
+static void percentile_cell(char *out, size_t n, const lab_hist *h, double p)
+{
+    if (h->count == 0) {
+        snprintf(out, n, "-");
+        return;
+    }
+    lab_format_ns(out, n, (double)lab_hist_percentile(h, p));
+    if (thin(h, p))
+        strncat(out, "*", n - strlen(out) - 1);
+}
 
 static void cells_of(const lab_report *rep, const lab_result *r, row_cells *c)
 {
@@ -313,19 +326,55 @@ static void cells_of(const lab_report *rep, const lab_result *r, row_cells *c)
     lab_format_ns(c->mean, sizeof c->mean, lab_hist_mean(h));
     lab_format_ns(c->p50, sizeof c->p50, (double)lab_hist_percentile(h, 50));
     lab_format_ns(c->p99, sizeof c->p99, (double)lab_hist_percentile(h, 99));
-    lab_format_ns(c->p999, sizeof c->p999, (double)p999);
-    if (thin(r, 99.9))
-        strcat(c->p999, "*");
-    lab_format_ns(c->p9999, sizeof c->p9999, (double)lab_hist_percentile(h, 99.99));
-    if (thin(r, 99.99))
-        strcat(c->p9999, "*");
+    percentile_cell(c->p999, sizeof c->p999, h, 99.9);
+    percentile_cell(c->p9999, sizeof c->p9999, h, 99.99);
     lab_format_ns(c->max, sizeof c->max, (double)h->max);
+    percentile_cell(c->get_p999, sizeof c->get_p999, &r->get_hist, 99.9);
+    if (r->get_hist.count)
+        lab_format_ns(c->get_max, sizeof c->get_max, (double)r->get_hist.max);
+    else
+        snprintf(c->get_max, sizeof c->get_max, "-");
     if (base > 0)
         snprintf(c->amp, sizeof c->amp, "%.0fx", (double)p999 / base);
     else
         snprintf(c->amp, sizeof c->amp, "n/a");
     notes_of(r, c->notes, sizeof c->notes);
     c->errors = errors_of(r);
+}
+
+/* How one output format draws a table; walk_table() does the walking. */
+typedef struct table_format {
+    void (*head)(FILE *out, const lab_result *first, const lab_scenario *sc, lab_load_model model);
+    void (*skipped)(FILE *out, const lab_result *r);
+    void (*row)(FILE *out, const lab_result *r, const row_cells *c);
+    void (*end)(FILE *out, const char *busy_why); /* busy_why NULL: the machine was quiet */
+} table_format;
+
+static void walk_table(const lab_report *rep, const lab_scenario *sc, lab_load_model model,
+                       FILE *out, const table_format *fmt)
+{
+    int header = 0, busy = 0;
+    char why[160];
+    for (size_t i = 0; i < rep->n; i++) {
+        const lab_result *r = rep->results[i];
+        if (strcmp(r->scenario, sc->name) != 0 || r->model != model)
+            continue;
+        if (!header) {
+            fmt->head(out, r, sc, model);
+            header = 1;
+        }
+        if (r->skipped) {
+            fmt->skipped(out, r);
+            continue;
+        }
+        row_cells c;
+        cells_of(rep, r, &c);
+        fmt->row(out, r, &c);
+        if (!busy)
+            busy = machine_busy(r, why, sizeof why);
+    }
+    if (header)
+        fmt->end(out, busy ? why : NULL);
 }
 
 /* "8 threads, 524288 keys, 1500 ms": what the table's runs did. */
@@ -339,42 +388,44 @@ static void run_shape(const lab_result *r, const lab_scenario *sc, char *out, si
                  sc->iterator ? " + 1 iterator" : "", (unsigned long long)r->keys, r->duration_ms);
 }
 
+static void text_head(FILE *out, const lab_result *first, const lab_scenario *sc,
+                      lab_load_model model)
+{
+    fprintf(out, "\n== %s, %s loop: %s\n", sc->name, lab_load_model_name(model), sc->description);
+    char shape[256];
+    run_shape(first, sc, shape, sizeof shape);
+    fprintf(out, "   %s", shape);
+    if (model == LAB_OPEN_LOOP)
+        fprintf(out, ", %.0f ops/s per thread scheduled, latency from the intended start",
+                first->rate_per_thread);
+    fprintf(out, "\n%-*s %9s %9s %9s %9s %9s %9s %9s %9s %9s %7s %9s  %s\n", NAME_WIDTH, "engine",
+            "ops/s", "mean", "p50", "p99", "p99.9", "p99.99", "max", "get p99.9", "get max",
+            "errors", "tail-amp", "notes");
+}
+
+static void text_skipped(FILE *out, const lab_result *r)
+{
+    fprintf(out, "%-*s %s\n", NAME_WIDTH, r->engine, r->skip_reason);
+}
+
+static void text_row(FILE *out, const lab_result *r, const row_cells *c)
+{
+    fprintf(out, "%-*s %9s %9s %9s %9s %9s %9s %9s %9s %9s %7llu %9s  %s\n", NAME_WIDTH, r->engine,
+            c->ops, c->mean, c->p50, c->p99, c->p999, c->p9999, c->max, c->get_p999, c->get_max,
+            (unsigned long long)c->errors, c->amp, c->notes);
+}
+
+static void text_end(FILE *out, const char *busy_why)
+{
+    if (busy_why)
+        fprintf(out, "WARNING: %s: " BUSY_WARNING "\n", busy_why);
+}
+
 void lab_report_print_table(const lab_report *rep, const lab_scenario *sc, lab_load_model model,
                             FILE *out)
 {
-    int header = 0, busy = 0;
-    char why[160];
-    for (size_t i = 0; i < rep->n; i++) {
-        const lab_result *r = rep->results[i];
-        if (strcmp(r->scenario, sc->name) != 0 || r->model != model)
-            continue;
-        if (!header) {
-            fprintf(out, "\n== %s, %s loop: %s\n", sc->name, lab_load_model_name(model),
-                    sc->description);
-            char shape[256];
-            run_shape(r, sc, shape, sizeof shape);
-            fprintf(out, "   %s", shape);
-            if (model == LAB_OPEN_LOOP)
-                fprintf(out, ", %.0f ops/s per thread scheduled, latency from the intended start",
-                        r->rate_per_thread);
-            fprintf(out, "\n%-*s %9s %9s %9s %9s %9s %9s %9s %7s %9s  %s\n", NAME_WIDTH, "engine", "ops/s",
-                    "mean", "p50", "p99", "p99.9", "p99.99", "max", "errors", "tail-amp",
-                    "notes");
-            header = 1;
-        }
-        if (r->skipped) {
-            fprintf(out, "%-*s %s\n", NAME_WIDTH, r->engine, r->skip_reason);
-            continue;
-        }
-        row_cells c;
-        cells_of(rep, r, &c);
-        fprintf(out, "%-*s %9s %9s %9s %9s %9s %9s %9s %7llu %9s  %s\n", NAME_WIDTH, r->engine, c.ops, c.mean,
-                c.p50, c.p99, c.p999, c.p9999, c.max, (unsigned long long)c.errors, c.amp, c.notes);
-        if (!busy)
-            busy = machine_busy(r, why, sizeof why);
-    }
-    if (busy)
-        fprintf(out, "WARNING: %s: " BUSY_WARNING "\n", why);
+    static const table_format text = { text_head, text_skipped, text_row, text_end };
+    walk_table(rep, sc, model, out, &text);
 }
 
 int lab_report_add_scenario(lab_report *rep, const lab_scenario *sc)
@@ -404,46 +455,53 @@ static void md_text(FILE *f, const char *s)
     }
 }
 
+static void md_head(FILE *out, const lab_result *first, const lab_scenario *sc,
+                    lab_load_model model)
+{
+    char shape[256];
+    run_shape(first, sc, shape, sizeof shape);
+    fprintf(out, "\n%s loop: %s", lab_load_model_name(model), shape);
+    if (model == LAB_OPEN_LOOP)
+        fprintf(out, ", %.0f ops/s per thread scheduled, latency from the intended start",
+                first->rate_per_thread);
+    fprintf(out, "\n\n| engine | ops/s | mean | p50 | p99 | p99.9 | p99.99 | max | get p99.9 | "
+                 "get max | errors | notes |\n"
+                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+}
+
+static void md_skipped(FILE *out, const lab_result *r)
+{
+    fprintf(out, "| %s | | | | | | | | | | | ", r->engine);
+    md_text(out, r->skip_reason);
+    fprintf(out, " |\n");
+}
+
+static void md_row(FILE *out, const lab_result *r, const row_cells *c)
+{
+    const char *const cells[] = { c->ops, c->mean, c->p50, c->p99, c->p999, c->p9999, c->max,
+                                  c->get_p999, c->get_max };
+    fprintf(out, "| %s |", r->engine);
+    for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++) {
+        fputc(' ', out);
+        md_text(out, cells[i]);
+        fputs(" |", out);
+    }
+    fprintf(out, " %llu | ", (unsigned long long)c->errors);
+    md_text(out, c->notes);
+    fprintf(out, " |\n");
+}
+
+static void md_end(FILE *out, const char *busy_why)
+{
+    if (busy_why)
+        fprintf(out, "\n**Warning**: %s: " BUSY_WARNING ".\n", busy_why);
+}
+
 void lab_report_write_markdown(const lab_report *rep, const lab_scenario *sc, lab_load_model model,
                                FILE *out)
 {
-    int header = 0, busy = 0;
-    char why[160];
-    for (size_t i = 0; i < rep->n; i++) {
-        const lab_result *r = rep->results[i];
-        if (strcmp(r->scenario, sc->name) != 0 || r->model != model)
-            continue;
-        if (!header) {
-            char shape[256];
-            run_shape(r, sc, shape, sizeof shape);
-            fprintf(out, "\n%s loop: %s", lab_load_model_name(model), shape);
-            if (model == LAB_OPEN_LOOP)
-                fprintf(out, ", %.0f ops/s per thread scheduled, latency from the intended start",
-                        r->rate_per_thread);
-            fprintf(out, "\n\n| engine | ops/s | mean | p50 | p99 | p99.9 | p99.99 | max | errors | notes |\n"
-                         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
-            header = 1;
-        }
-        if (r->skipped) {
-            fprintf(out, "| %s | | | | | | | | | ", r->engine);
-            md_text(out, r->skip_reason);
-            fprintf(out, " |\n");
-            continue;
-        }
-        row_cells c;
-        cells_of(rep, r, &c);
-        fprintf(out, "| %s | %s | %s | %s | %s | ", r->engine, c.ops, c.mean, c.p50, c.p99);
-        md_text(out, c.p999);
-        fprintf(out, " | ");
-        md_text(out, c.p9999);
-        fprintf(out, " | %s | %llu | ", c.max, (unsigned long long)c.errors);
-        md_text(out, c.notes);
-        fprintf(out, " |\n");
-        if (!busy)
-            busy = machine_busy(r, why, sizeof why);
-    }
-    if (busy)
-        fprintf(out, "\n**Warning**: %s: " BUSY_WARNING ".\n", why);
+    static const table_format markdown = { md_head, md_skipped, md_row, md_end };
+    walk_table(rep, sc, model, out, &markdown);
 }
 
 /* ---- data files ------------------------------------------------------------ */
@@ -500,14 +558,15 @@ static void write_csv(const lab_report *rep, int *failures)
                "ops,seconds,ops_per_s,mean_ns,p50_ns,p90_ns,p99_ns,p99_9_ns,p99_99_ns,max_ns,"
                "errors,err_wrong_value,err_missing_key,err_engine,tail_amplification,"
                "not_issued,stopped_at_cap,iterations,iteration_mean_ns,pacing_late_p99_ns,"
-               "resize_events,engine_bytes,peak_rss_bytes,preemptions,timer_overhead_ns\n");
+               "resize_events,engine_bytes,peak_rss_bytes,preemptions,timer_overhead_ns,gets,"
+               "get_p99_ns,get_p99_9_ns,get_max_ns\n");
     for (size_t i = 0; i < rep->n; i++) {
         const lab_result *r = rep->results[i];
         fprintf(f, "%s,%s,%s,", r->scenario, lab_load_model_name(r->model), r->engine);
         if (r->skipped) {
             fprintf(f, "\"%s\",%u,%llu,%u,%.0f", r->skip_reason, r->threads,
                     (unsigned long long)r->keys, r->duration_ms, r->rate_per_thread);
-            fprintf(f, ",,,,,,,,,,,,,,,,,,,,,,,,,\n");
+            fprintf(f, ",,,,,,,,,,,,,,,,,,,,,,,,,,,,,\n");
             continue;
         }
         const lab_hist *h = &r->hist;
@@ -528,11 +587,18 @@ static void write_csv(const lab_report *rep, int *failures)
             fprintf(f, "%.2f,", (double)p999 / base);
         else
             fprintf(f, ",");
-        fprintf(f, "%llu,%d,%llu,%.0f,%llu,%zu,%llu,%llu,%llu,%.1f\n",
+        fprintf(f, "%llu,%d,%llu,%.0f,%llu,%zu,%llu,%llu,%llu,%.1f,",
                 (unsigned long long)r->not_issued, r->hit_cap, (unsigned long long)r->iterations,
                 r->iteration_mean_ns, (unsigned long long)r->pacing_late_p99_ns, r->nevents,
                 (unsigned long long)r->engine_bytes, (unsigned long long)peak_rss(r),
                 (unsigned long long)r->preemptions, lab_clock()->overhead_ns);
+        const lab_hist *g = &r->get_hist;
+        if (g->count)
+            fprintf(f, "%llu,%llu,%llu,%llu\n", (unsigned long long)g->count,
+                    (unsigned long long)lab_hist_percentile(g, 99),
+                    (unsigned long long)lab_hist_percentile(g, 99.9), (unsigned long long)g->max);
+        else
+            fprintf(f, "0,,,\n");
     }
     close_file(f, "results.csv", failures);
 }
@@ -547,6 +613,14 @@ static void write_result_files(const lab_report *rep, const lab_result *r, int *
     if (f && lab_hist_write_hgrm(&r->hist, f, 1000.0) != 0)
         ++*failures;
     close_file(f, name, failures);
+
+    if (r->get_hist.count) {
+        snprintf(name, sizeof name, "hgrm/%s.get.hgrm", stem);
+        f = open_file(rep, name, failures);
+        if (f && lab_hist_write_hgrm(&r->get_hist, f, 1000.0) != 0)
+            ++*failures;
+        close_file(f, name, failures);
+    }
 
     snprintf(name, sizeof name, "data/%s.timeline.tsv", stem);
     f = open_file(rep, name, failures);
@@ -888,49 +962,52 @@ static void html_text(FILE *f, const char *s)
     }
 }
 
+static void html_table_head(FILE *f, const lab_result *first, const lab_scenario *sc,
+                            lab_load_model model)
+{
+    char shape[256];
+    run_shape(first, sc, shape, sizeof shape);
+    fprintf(f, "<h3>%s loop</h3>\n<p class=small>%s", lab_load_model_name(model), shape);
+    if (model == LAB_OPEN_LOOP)
+        fprintf(f, ", %.0f ops/s per thread scheduled; latency measured from the intended start",
+                first->rate_per_thread);
+    fprintf(f, "</p>\n<table><tr><th>engine</th><th>ops/s</th><th>mean</th><th>p50</th>"
+               "<th>p99</th><th>p99.9</th><th>p99.99</th><th>max</th><th>get p99.9</th>"
+               "<th>get max</th><th>errors</th><th>tail amplification</th><th>notes</th>"
+               "<th>.hgrm</th></tr>\n");
+}
+
+static void html_skipped(FILE *f, const lab_result *r)
+{
+    fprintf(f, "<tr><td>%s</td><td colspan=13 class=na>", r->engine);
+    html_text(f, r->skip_reason);
+    fprintf(f, "</td></tr>\n");
+}
+
+static void html_row(FILE *f, const lab_result *r, const row_cells *c)
+{
+    char stem[160];
+    result_stem(r, stem, sizeof stem);
+    fprintf(f, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
+               "<td>%s</td><td>%s</td><td>%s</td><td>%s</td><td%s>%llu</td><td>%s</td>"
+               "<td class=small>",
+            r->engine, c->ops, c->mean, c->p50, c->p99, c->p999, c->p9999, c->max, c->get_p999,
+            c->get_max, c->errors ? " class=bad" : "", (unsigned long long)c->errors, c->amp);
+    html_text(f, c->notes);
+    fprintf(f, "</td><td><a href='hgrm/%s.hgrm'>hgrm</a></td></tr>\n", stem);
+}
+
+static void html_end(FILE *f, const char *busy_why)
+{
+    fprintf(f, "</table>\n");
+    if (busy_why)
+        fprintf(f, "<p class=bad>Warning: %s: " BUSY_WARNING ".</p>\n", busy_why);
+}
+
 static void html_table(const lab_report *rep, const lab_scenario *sc, lab_load_model model, FILE *f)
 {
-    int header = 0, busy = 0;
-    char why[160];
-    for (size_t i = 0; i < rep->n; i++) {
-        const lab_result *r = rep->results[i];
-        if (strcmp(r->scenario, sc->name) != 0 || r->model != model)
-            continue;
-        if (!header) {
-            char shape[256];
-            run_shape(r, sc, shape, sizeof shape);
-            fprintf(f, "<h3>%s loop</h3>\n<p class=small>%s", lab_load_model_name(model), shape);
-            if (model == LAB_OPEN_LOOP)
-                fprintf(f, ", %.0f ops/s per thread scheduled; latency measured from the intended start",
-                        r->rate_per_thread);
-            fprintf(f, "</p>\n<table><tr><th>engine</th><th>ops/s</th><th>mean</th><th>p50</th>"
-                       "<th>p99</th><th>p99.9</th><th>p99.99</th><th>max</th><th>errors</th>"
-                       "<th>tail amplification</th><th>notes</th><th>.hgrm</th></tr>\n");
-            header = 1;
-        }
-        if (r->skipped) {
-            fprintf(f, "<tr><td>%s</td><td colspan=11 class=na>", r->engine);
-            html_text(f, r->skip_reason);
-            fprintf(f, "</td></tr>\n");
-            continue;
-        }
-        row_cells c;
-        char stem[160];
-        cells_of(rep, r, &c);
-        result_stem(r, stem, sizeof stem);
-        fprintf(f, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
-                   "<td>%s</td><td>%s</td><td%s>%llu</td><td>%s</td><td class=small>",
-                r->engine, c.ops, c.mean, c.p50, c.p99, c.p999, c.p9999, c.max,
-                c.errors ? " class=bad" : "", (unsigned long long)c.errors, c.amp);
-        html_text(f, c.notes);
-        fprintf(f, "</td><td><a href='hgrm/%s.hgrm'>hgrm</a></td></tr>\n", stem);
-        if (!busy)
-            busy = machine_busy(r, why, sizeof why);
-    }
-    if (header)
-        fprintf(f, "</table>\n");
-    if (busy)
-        fprintf(f, "<p class=bad>Warning: %s: " BUSY_WARNING ".</p>\n", why);
+    static const table_format html = { html_table_head, html_skipped, html_row, html_end };
+    walk_table(rep, sc, model, f, &html);
 }
 
 static int has_results(const lab_report *rep, const lab_scenario *sc, int model)

@@ -126,7 +126,10 @@ typedef struct worker {
     enum role role;
     pthread_t thread;
     lab_rng rng;
-    lab_hist hist;
+    /* Gets and writes apart: the tail a reader sees is what a target about
+     * reads judges, and a writer's share of a migration must not hide in
+     * it or be blamed on it. Two histograms cost nothing per operation. */
+    lab_hist get_hist, write_hist;
     lab_hist late;             /* open loop: how late the harness woke */
     lab_window *windows;
     size_t window_index, windows_used;
@@ -232,11 +235,11 @@ static int next_op(worker *w, op *o)
     return 0;
 }
 
-static void record(worker *w, uint64_t start, uint64_t end)
+static void record(worker *w, enum op_kind kind, uint64_t start, uint64_t end)
 {
     run *r = w->r;
     uint64_t ns = lab_ticks_to_ns(end - start);
-    lab_hist_record(&w->hist, ns);
+    lab_hist_record(kind == OP_GET ? &w->get_hist : &w->write_hist, ns);
     if (end >= w->window_end) {
         size_t idx = end > r->t0 ? (size_t)((end - r->t0) / r->window_ticks) : 0;
         if (idx >= r->window_capacity)
@@ -330,7 +333,7 @@ static int execute(worker *w, const op *o, uint64_t start)
         break;
     }
     uint64_t end = lab_ticks();
-    record(w, start, end);
+    record(w, o->kind, start, end);
     check(w, o, rc, value);
     if (o->kind == OP_PUT && rc >= 0)
         after_put(w);
@@ -564,6 +567,7 @@ lab_result *lab_result_new(const lab_scenario *sc, const lab_engine *e, lab_load
     res->duration_ms = lab_effective_duration_ms(sc, s);
     res->rate_per_thread = model == LAB_OPEN_LOOP ? lab_effective_rate(sc, s) : 0;
     lab_hist_init(&res->hist);
+    lab_hist_init(&res->get_hist);
     return res;
 }
 
@@ -587,7 +591,9 @@ static void merge_into(lab_result *res, run *r, unsigned nworkers, size_t nrss)
         }
         res->not_issued += w->not_issued;
         res->preemptions += w->preempted;
-        lab_hist_merge(&res->hist, &w->hist);
+        lab_hist_merge(&res->hist, &w->get_hist);
+        lab_hist_merge(&res->hist, &w->write_hist);
+        lab_hist_merge(&res->get_hist, &w->get_hist);
         lab_hist_merge(&late, &w->late);
         if (w->windows_used > used)
             used = w->windows_used;
@@ -678,7 +684,8 @@ static lab_result *run_here(const lab_scenario *sc, const lab_engine *e, lab_loa
                   : sc->workload == LAB_WORKLOAD_CHURN ? ROLE_CHURN
                                                         : ROLE_MIXED;
         lab_rng_seed(&w->rng, lab_worker_seed(s->seed, i));
-        lab_hist_init(&w->hist);
+        lab_hist_init(&w->get_hist);
+        lab_hist_init(&w->write_hist);
         lab_hist_init(&w->late);
         /* Allocated and touched before the run, so the measured threads
          * never page-fault on their own bookkeeping. */

@@ -95,6 +95,7 @@ typedef struct lab_result {
     uint64_t engine_bytes;      /* engine->bytes() after the run, 0 = n/a */
 
     lab_hist hist;              /* every measured operation */
+    lab_hist get_hist;          /* the gets among them */
     lab_window *windows;        /* merged timeline, nwindows x 10 ms */
     size_t nwindows;
     lab_event_record *events;

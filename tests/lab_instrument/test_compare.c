@@ -36,8 +36,8 @@ static int flat_is_single(const char *engine)
     return strcmp(engine, "boost_flat") == 0;
 }
 
-/* 10 000 operations: 9 980 at `typical`, 20 at `tail` (so p99.9 = tail),
- * one at `max`; throughput ops_per_s. */
+/* 10 000 gets: 9 980 at `typical`, 20 at `tail` (so p99.9 = tail), one at
+ * `max`; throughput ops_per_s. */
 static void add(fixture *f, const char *scenario, const char *engine, lab_load_model m,
                 uint64_t typical, uint64_t tail, uint64_t max, double ops_per_s)
 {
@@ -47,16 +47,34 @@ static void add(fixture *f, const char *scenario, const char *engine, lab_load_m
     snprintf(r->engine, sizeof r->engine, "%s", engine);
     r->model = m;
     r->keys = 1000000;
-    lab_hist_init(&r->hist);
+    lab_hist_init(&r->get_hist);
     for (int i = 0; i < 9980; i++)
-        lab_hist_record(&r->hist, typical);
+        lab_hist_record(&r->get_hist, typical);
     for (int i = 0; i < 20; i++)
-        lab_hist_record(&r->hist, tail);
-    lab_hist_record(&r->hist, max);
+        lab_hist_record(&r->get_hist, tail);
+    lab_hist_record(&r->get_hist, max);
+    r->hist = r->get_hist;
     r->ops = r->hist.count;
     r->seconds = (double)r->ops / ops_per_s;
     assert_true(f->n < MAX_RESULTS);
     f->r[f->n++] = r;
+}
+
+/* Every operation of r takes ns, and all of them are gets. */
+static void all_gets_at(lab_result *r, uint64_t ns)
+{
+    lab_hist_init(&r->get_hist);
+    for (int i = 0; i < 10000; i++)
+        lab_hist_record(&r->get_hist, ns);
+    r->hist = r->get_hist;
+}
+
+/* Adds n writes of ns each to r's all-operations histogram only. */
+static void add_writes(lab_result *r, int n, uint64_t ns)
+{
+    for (int i = 0; i < n; i++)
+        lab_hist_record(&r->hist, ns);
+    r->ops = r->hist.count;
 }
 
 static void add_memory(fixture *f, const char *engine, double per_entry, double kept)
@@ -151,17 +169,13 @@ static void each_check_can_miss(void **state)
     steady_wins(&f);
     /* (a) a peer's max below steady's in one scenario and model */
     lab_result *r = find(&f, "oversub", "sharded", LAB_OPEN_LOOP);
-    lab_hist_init(&r->hist);
-    for (int i = 0; i < 10000; i++)
-        lab_hist_record(&r->hist, 100);
+    all_gets_at(r, 100);
     /* (b) the best peer at 7.5M: steady's 9M is only 1.2x */
     r = find(&f, "mixed", "sharded", LAB_CLOSED_LOOP);
     r->seconds = (double)r->ops / 7.5e6;
     /* (c) steady 1.3x boost_flat at 64M */
     r = find(&f, LAB_MICRO_LARGE, "boost_flat", LAB_CLOSED_LOOP);
-    lab_hist_init(&r->hist);
-    for (int i = 0; i < 10000; i++)
-        lab_hist_record(&r->hist, 92);
+    all_gets_at(r, 92);
     /* (d) steady keeps 90% after the deletes */
     f.mem[0].rss_after_delete = f.mem[0].rss_base + (f.mem[0].rss_full - f.mem[0].rss_base) * 9 / 10;
     lab_check c[LAB_VERDICT_CHECKS];
@@ -172,6 +186,29 @@ static void each_check_can_miss(void **state)
     assert_non_null(strstr(c[0].detail, "oversub, open loop"));
     assert_non_null(strstr(c[1].detail, "1.20x"));
     assert_non_null(strstr(c[3].detail, "keeps 90%"));
+    release(&f);
+}
+
+/* (a) is about reads: steady's slow writes (its migration steps) do not
+ * fail it, and a peer's fast writes do not rescue the peer's slow gets. */
+static void tails_judge_the_gets(void **state)
+{
+    (void)state;
+    fixture f = { .n = 0 };
+    steady_wins(&f);
+    add_writes(find(&f, "growth", "steady", LAB_CLOSED_LOOP), 1000, 30000000);
+    lab_result *r = find(&f, "growth", "sharded", LAB_CLOSED_LOOP);
+    add_writes(r, 100000, 50);
+    assert_true(lab_hist_percentile(&r->hist, 99.9) <
+                lab_hist_percentile(&find(&f, "growth", "steady", LAB_CLOSED_LOOP)->hist, 99.9));
+    lab_check c[LAB_VERDICT_CHECKS];
+    judge(&f, c);
+    assert_int_equal(c[0].status, LAB_CHECK_PASS);
+    /* and the other way round: a peer's gets faster than steady's */
+    all_gets_at(find(&f, "growth", "gomap", LAB_CLOSED_LOOP), 100);
+    judge(&f, c);
+    assert_int_equal(c[0].status, LAB_CHECK_MISS);
+    assert_non_null(strstr(c[0].detail, "growth, closed loop: steady get p99.9"));
     release(&f);
 }
 
@@ -250,6 +287,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(all_pass_when_steady_is_best),
         cmocka_unit_test(each_check_can_miss),
+        cmocka_unit_test(tails_judge_the_gets),
         cmocka_unit_test(bytes_per_entry_above_the_median_misses),
         cmocka_unit_test(missing_inputs_are_not_checked),
         cmocka_unit_test(errors_in_steady_are_a_miss),

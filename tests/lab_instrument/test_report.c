@@ -80,13 +80,16 @@ static void report_matches_results(void **state)
     lab_report rep;
     char *argv[] = { "test_report" };
     assert_int_equal(lab_report_open(&rep, dir, 1, argv, "test"), 0);
-    uint64_t p999[2], ops[2];
+    uint64_t p999[2], get_p999[2], ops[2];
     for (int m = 0; m < 2; m++) {
         lab_result *r = lab_run(&lab_scenario_micro, e, (lab_load_model)m, &s);
         assert_non_null(r);
         assert_false(r->skipped);
         p999[m] = lab_hist_percentile(&r->hist, 99.9);
+        get_p999[m] = lab_hist_percentile(&r->get_hist, 99.9);
         ops[m] = r->ops;
+        /* micro does nothing but gets */
+        assert_int_equal(r->get_hist.count, r->ops);
         assert_int_equal(lab_report_add(&rep, r), 0);
     }
     int gnuplot = system("gnuplot --version > /dev/null 2>&1") == 0;
@@ -98,6 +101,7 @@ static void report_matches_results(void **state)
     assert_true(exists("tables.txt"));
     assert_true(exists("hgrm/micro-closed-stall.hgrm"));
     assert_true(exists("hgrm/micro-open-stall.hgrm"));
+    assert_true(exists("hgrm/micro-open-stall.get.hgrm"));
     assert_true(exists("data/micro-closed-stall.timeline.tsv"));
     assert_true(exists("data/micro-open-stall.rss.tsv"));
     if (gnuplot) {
@@ -132,6 +136,8 @@ static void report_matches_results(void **state)
         int m = strcmp(row[column(header, nh, "load_model")], "open") == 0;
         assert_int_equal(strtoull(row[column(header, nh, "p99_9_ns")], NULL, 10), p999[m]);
         assert_int_equal(strtoull(row[column(header, nh, "ops")], NULL, 10), ops[m]);
+        assert_int_equal(strtoull(row[column(header, nh, "gets")], NULL, 10), ops[m]);
+        assert_int_equal(strtoull(row[column(header, nh, "get_p99_9_ns")], NULL, 10), get_p999[m]);
         assert_int_equal(strtoull(row[column(header, nh, "errors")], NULL, 10), 0);
         assert_true(atof(row[column(header, nh, "timer_overhead_ns")]) > 0);
         rows++;
@@ -145,6 +151,30 @@ static void report_matches_results(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Gets are counted apart from writes: growth's writer puts every key once
+ * and its reader only gets; mixed draws 90 % gets. */
+static void gets_are_counted_apart(void **state)
+{
+    (void)state;
+    const lab_engine *e = lab_engine_find("steady");
+    assert_non_null(e);
+    lab_settings s = { .seed = 5, .duration_ms = 100, .keys = 1u << 14 };
+    lab_result *r = lab_run(&lab_scenario_growth, e, LAB_CLOSED_LOOP, &s);
+    assert_non_null(r);
+    assert_false(r->skipped);
+    assert_int_equal(r->get_hist.count, r->ops - r->keys);
+    assert_true(r->get_hist.max <= r->hist.max);
+    lab_result_free(r);
+    r = lab_run(&lab_scenario_mixed, e, LAB_CLOSED_LOOP, &s);
+    assert_non_null(r);
+    assert_false(r->skipped);
+    double share = (double)r->get_hist.count / (double)r->ops;
+    if (r->ops < 10000 || share < 0.85 || share > 0.95)
+        fail_msg("%llu gets of %llu operations", (unsigned long long)r->get_hist.count,
+                 (unsigned long long)r->ops);
+    lab_result_free(r);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -156,6 +186,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(report_matches_results),
+        cmocka_unit_test(gets_are_counted_apart),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -165,7 +165,7 @@ func sparse(out *bufio.Writer, tag string, h *hist) {
 
 func writeResult(o *outcome) {
 	r := o.r
-	total, late := newHist(), newHist()
+	total, gets, late := newHist(), newHist(), newHist()
 	var errValue, errMissing, notIssued, passes, passNs uint64
 	hitCap := false
 	used := 0
@@ -180,7 +180,9 @@ func writeResult(o *outcome) {
 			continue
 		}
 		notIssued += w.notIssued
-		total.merge(&w.hist)
+		total.merge(&w.getHist)
+		total.merge(&w.writeHist)
+		gets.merge(&w.getHist)
 		late.merge(&w.late)
 		if w.windowsUsed > used {
 			used = w.windowsUsed
@@ -190,7 +192,7 @@ func writeResult(o *outcome) {
 		}
 	}
 	out := bufio.NewWriterSize(os.Stdout, 1<<16)
-	fmt.Fprintf(out, "steadymap-peer-result 1\n")
+	fmt.Fprintf(out, "steadymap-peer-result 2\n")
 	fmt.Fprintf(out, "seconds %.9f\n", float64(ticksToNs(lastEnd-r.t0))/1e9)
 	fmt.Fprintf(out, "errors %d %d 0\n", errValue, errMissing)
 	fmt.Fprintf(out, "not_issued %d\n", notIssued)
@@ -206,6 +208,7 @@ func writeResult(o *outcome) {
 	}
 	fmt.Fprintf(out, "iterations %d %.1f\n", passes, mean)
 	sparse(out, "hist", &total)
+	sparse(out, "gethist", &gets)
 	sparse(out, "late", &late)
 	for j := 0; j < used; j++ {
 		var win window

@@ -50,7 +50,7 @@ type worker struct {
 	id                       int
 	role                     int
 	rng                      rng
-	hist                     hist
+	getHist, writeHist       hist // gets apart from writes, as run.c keeps them
 	late                     hist
 	windows                  []window
 	windowIndex, windowsUsed int
@@ -157,10 +157,10 @@ func (w *worker) nextOp(o *op) bool {
 	return false
 }
 
-func (w *worker) record(start, end uint64) {
+func (w *worker) record(h *hist, start, end uint64) {
 	r := w.r
 	ns := ticksToNs(end - start)
-	w.hist.record(ns)
+	h.record(ns)
 	if end >= w.windowEnd {
 		idx := 0
 		if end > r.t0 {
@@ -185,7 +185,7 @@ func (w *worker) execute(o *op, start uint64) {
 	case opGet:
 		v, ok := e.get(o.key)
 		end := ticks()
-		w.record(start, end)
+		w.record(&w.getHist, start, end)
 		if !ok {
 			if o.mustExist {
 				w.errMissing++
@@ -195,14 +195,14 @@ func (w *worker) execute(o *op, start uint64) {
 		}
 	case opPut:
 		e.put(o.key, valueOf(o.key))
-		w.record(start, ticks())
+		w.record(&w.writeHist, start, ticks())
 		if w.role == roleWriter {
 			w.next++
 			w.inserted.Store(w.next)
 		}
 	default:
 		ok := e.del(o.key)
-		w.record(start, ticks())
+		w.record(&w.writeHist, start, ticks())
 		if !ok && o.mustExist {
 			w.errMissing++
 		}
@@ -295,7 +295,7 @@ func newRun(p *params) *run {
 		n++
 	}
 	for i := 0; i < n; i++ {
-		w := &worker{r: r, id: i, rng: newRng(workerSeed(p.seed, i)), hist: newHist(), late: newHist()}
+		w := &worker{r: r, id: i, rng: newRng(workerSeed(p.seed, i)), getHist: newHist(), writeHist: newHist(), late: newHist()}
 		switch {
 		case i >= p.threads:
 			w.role = roleIterator

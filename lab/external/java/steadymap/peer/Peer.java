@@ -244,7 +244,7 @@ public final class Peer {
     }
 
     static void write(Run r) {
-        Hist total = new Hist(), late = new Hist();
+        Hist total = new Hist(), gets = new Hist(), late = new Hist();
         long errValue = 0, errMissing = 0, notIssued = 0, passes = 0, passNs = 0, preempted = 0;
         boolean hitCap = false;
         int used = 0;
@@ -260,14 +260,16 @@ public final class Peer {
             }
             notIssued += w.notIssued;
             preempted += w.preempted;
-            total.merge(w.hist);
+            total.merge(w.getHist);
+            total.merge(w.writeHist);
+            gets.merge(w.getHist);
             late.merge(w.late);
             used = Math.max(used, w.windowsUsed);
             lastEnd = Math.max(lastEnd, w.lastEnd);
         }
         PrintWriter out = new PrintWriter(new BufferedWriter(
             new OutputStreamWriter(System.out, StandardCharsets.US_ASCII), 1 << 16));
-        out.print("steadymap-peer-result 1\n");
+        out.print("steadymap-peer-result 2\n");
         out.printf("seconds %.9f\n", (lastEnd - r.t0) / 1e9);
         out.print("errors " + errValue + " " + errMissing + " 0\n");
         out.print("not_issued " + notIssued + "\n");
@@ -275,6 +277,7 @@ public final class Peer {
         out.print("preemptions " + preempted + "\n");
         out.printf("iterations %d %.1f\n", passes, passes > 0 ? (double) passNs / passes : 0.0);
         total.write(out, "hist");
+        gets.write(out, "gethist");
         late.write(out, "late");
         for (int j = 0; j < used; j++) {
             Hist.Windows acc = new Hist.Windows(1);

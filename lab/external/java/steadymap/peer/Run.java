@@ -105,7 +105,8 @@ final class Run {
     final class Worker implements Runnable {
         final int id, role;
         final Keys.Rng rng;
-        final Hist hist = new Hist(), late = new Hist();
+        /* gets apart from writes, as run.c keeps them */
+        final Hist getHist = new Hist(), writeHist = new Hist(), late = new Hist();
         final Hist.Windows windows;
         int windowIndex, windowsUsed;
         long windowEnd, lastEnd;
@@ -186,9 +187,9 @@ final class Run {
             }
         }
 
-        void record(long start, long end) {
+        void record(Hist h, long start, long end) {
             long ns = end - start;
-            hist.record(ns);
+            h.record(ns);
             if (end >= windowEnd) {
                 long idx = end > t0 ? (end - t0) / WINDOW_NS : 0;
                 if (idx >= windowCapacity)
@@ -206,7 +207,7 @@ final class Run {
             switch (kind) {
             case GET: {
                 Long v = map.get(key);
-                record(start, now());
+                record(getHist, start, now());
                 if (v == null) {
                     if (mustExist)
                         errMissing++;
@@ -217,13 +218,13 @@ final class Run {
             }
             case PUT:
                 map.put(key, Keys.valueOf(key));
-                record(start, now());
+                record(writeHist, start, now());
                 if (role == WRITER)
                     inserted.set(++next);
                 break;
             default: {
                 boolean removed = map.remove(key) != null;
-                record(start, now());
+                record(writeHist, start, now());
                 if (!removed && mustExist)
                     errMissing++;
             }
