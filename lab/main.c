@@ -33,8 +33,9 @@
 
 #define MAX_SELECTED 32
 
-/* The validation engine stalls on purpose; it runs only when named. */
-static const char *const validation_only[] = { "stall" };
+/* The validation engine stalls on purpose and the floor is no map at all
+ * (engines/floor.c); they run only when named. */
+static const char *const validation_only[] = { "stall", "floor" };
 static const char *const demo_engines[] = { "steady", "gomap", "sharded", "syncmap" };
 static const char *const demo_scenarios[] = { "micro", "growth", "range", "oversub" };
 

@@ -67,6 +67,12 @@ typedef struct lab_engine {
      * lab_run skips it in every scenario that runs more than one thread. */
     int single_thread_only;
 
+    /* 1 = not a map but a reading of the machine (engines/floor.c): it
+     * answers every get "present" without storing anything, so lab_run
+     * runs it only where every get hits a pre-filled, pre-sized key space,
+     * and the tests of map behaviour leave it out. */
+    int reading_only;
+
     /*
      * Optional: byte-string keys, for scenarios with .key_bytes set (NULL =
      * the engine has no string keys; those scenarios say n/a). A map made by

@@ -3,7 +3,7 @@
  * them: the library first, then the Go designs it is compared with, then the
  * packaged C/C++ peers that were found at build time (lab/peers/), then the
  * out-of-process peers (lab/external/), and last the instrument's own
- * validation engine.
+ * engines: the floor reading, and the validation engine last.
  *
  * The peer lists are NULL-terminated arrays owned by their folders, so adding
  * a peer never touches this file.
@@ -18,6 +18,7 @@ extern const lab_engine lab_engine_gomap;
 extern const lab_engine lab_engine_sharded;
 extern const lab_engine lab_engine_syncmap;
 extern const lab_engine lab_engine_stall;
+extern const lab_engine lab_engine_floor;
 extern const lab_engine *const lab_peer_engines[];
 extern const lab_engine *const lab_external_engines[];
 
@@ -41,6 +42,7 @@ static void build_registry(void)
     add_list(own);
     add_list(lab_peer_engines);
     add_list(lab_external_engines);
+    engines[engine_count++] = &lab_engine_floor;
     engines[engine_count++] = &lab_engine_stall;
 }
 

@@ -386,6 +386,8 @@ int lab_compare(const lab_compare_options *o, int argc, char **argv)
                         " only: single-thread lookups far beyond the caches";
     const lab_engine *steady = selected(o, "steady"), *flat = selected(o, LAB_FLAT_BASELINE);
     int run_large = steady && flat && (o->models & 1);
+    /* The floor reading for (b): mixed, closed loop, beside the engines. */
+    const lab_engine *floor = (o->models & 1) ? lab_engine_find(LAB_FLOOR_ENGINE) : NULL;
 
     const lab_scenario *scenarios[64];
     size_t nsc = 0;
@@ -395,6 +397,7 @@ int lab_compare(const lab_compare_options *o, int argc, char **argv)
     size_t nsizes = memory_sizes(o, sizes);
     int nmodels = (o->models & 1) + ((o->models >> 1) & 1);
     progress p = { .total = nsc * (size_t)nmodels * o->nengines + (run_large ? 2 : 0) +
+                            (floor ? 1 : 0) +
                             nsizes * o->nengines,
                    .on = s.progress };
     clock_gettime(CLOCK_MONOTONIC, &p.t0);
@@ -420,6 +423,9 @@ int lab_compare(const lab_compare_options *o, int argc, char **argv)
             for (size_t e = 0; e < o->nengines; e++)
                 if (add_run(&rep, &p, scenarios[i], o->engines[e], (lab_load_model)m, &s) != 0)
                     return 1;
+            if (floor && scenarios[i] == &lab_scenario_mixed && m == LAB_CLOSED_LOOP &&
+                add_run(&rep, &p, scenarios[i], floor, LAB_CLOSED_LOOP, &s) != 0)
+                return 1;
             lab_report_print_table(&rep, scenarios[i], (lab_load_model)m, stdout);
             fflush(stdout);
         }

@@ -635,6 +635,11 @@ static lab_result *run_here(const lab_scenario *sc, const lab_engine *e, lab_loa
         lab_result_skip(res, "n/a: engine cannot iterate");
         return res;
     }
+    if (e->reading_only && (sc->workload != LAB_WORKLOAD_MIXED || !sc->presized ||
+                            sc->mix.del || sc->iterator || sc->key_bytes)) {
+        lab_result_skip(res, "n/a: a reading, not a map: only where every get hits a pre-filled key");
+        return res;
+    }
     if (e->single_thread_only && (res->threads > 1 || sc->iterator)) {
         lab_result_skip(res, "n/a: engine is single-threaded only");
         return res;

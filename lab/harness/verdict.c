@@ -62,7 +62,8 @@ static const lab_result *find(const lab_verdict_input *in, const char *scenario,
 
 static int is_peer(const lab_verdict_input *in, const char *engine)
 {
-    return strcmp(engine, STEADY) != 0 && !(in->single_threaded && in->single_threaded(engine));
+    return strcmp(engine, STEADY) != 0 && strcmp(engine, LAB_FLOOR_ENGINE) != 0 &&
+           !(in->single_threaded && in->single_threaded(engine));
 }
 
 static uint64_t errors_of(const lab_result *r)
@@ -178,6 +179,15 @@ static void check_throughput(const lab_verdict_input *in, lab_check *c)
              lab_format_rate(a, sizeof a, ops_per_s(st)), best->engine,
              lab_format_rate(b, sizeof b, ops_per_s(best)), ratio, LAB_THROUGHPUT_FACTOR,
              lab_check_status_name(part));
+    const lab_result *floor = find(in, "mixed", LAB_FLOOR_ENGINE, LAB_CLOSED_LOOP);
+    if (floor && !floor->skipped && ops_per_s(floor) > 0) {
+        double reach = ops_per_s(floor) / ops_per_s(best);
+        add_line(c, "    floor (one load per operation, no map) %s ops/s = %.2fx the best peer: "
+                    "%.2fx is %s on this machine in this run; steady is at %.0f%% of the floor\n",
+                 lab_format_rate(a, sizeof a, ops_per_s(floor)), reach, LAB_THROUGHPUT_FACTOR,
+                 reach >= LAB_THROUGHPUT_FACTOR ? "within reach" : "out of reach",
+                 100.0 * ops_per_s(st) / ops_per_s(floor));
+    }
     combine(c, part);
 }
 

@@ -212,6 +212,26 @@ static void tails_judge_the_gets(void **state)
     release(&f);
 }
 
+/* The floor reading is never a peer, and (b) says whether 1.5x was within
+ * its reach. */
+static void throughput_is_weighed_against_the_floor(void **state)
+{
+    (void)state;
+    fixture f = { .n = 0 };
+    steady_wins(&f);
+    add(&f, "mixed", LAB_FLOOR_ENGINE, LAB_CLOSED_LOOP, 50, 60, 70, 8e6);
+    lab_check c[LAB_VERDICT_CHECKS];
+    judge(&f, c);
+    /* 9M against sharded's 5M, not against the floor's 8M */
+    assert_int_equal(c[1].status, LAB_CHECK_PASS);
+    assert_non_null(strstr(c[1].detail, "1.60x the best peer: 1.50x is within reach"));
+    assert_non_null(strstr(c[1].detail, "steady is at 112% of the floor"));
+    find(&f, "mixed", LAB_FLOOR_ENGINE, LAB_CLOSED_LOOP)->seconds = 10000 / 7e6;
+    judge(&f, c);
+    assert_non_null(strstr(c[1].detail, "1.40x the best peer: 1.50x is out of reach"));
+    release(&f);
+}
+
 static void bytes_per_entry_above_the_median_misses(void **state)
 {
     (void)state;
@@ -288,6 +308,7 @@ int main(void)
         cmocka_unit_test(all_pass_when_steady_is_best),
         cmocka_unit_test(each_check_can_miss),
         cmocka_unit_test(tails_judge_the_gets),
+        cmocka_unit_test(throughput_is_weighed_against_the_floor),
         cmocka_unit_test(bytes_per_entry_above_the_median_misses),
         cmocka_unit_test(missing_inputs_are_not_checked),
         cmocka_unit_test(errors_in_steady_are_a_miss),
