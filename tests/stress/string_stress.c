@@ -35,7 +35,9 @@
  * value read anywhere names the one key it was written for: a value found
  * under the wrong key, or a key copy whose bytes changed, is caught.
  * Foreign readers bound what a lookup may return by the owner's `done` word
- * loaded before the call and its `begun` word loaded after (T4).
+ * loaded before the call and its `begun` word loaded after (T4); the
+ * records, these checks, the phases and the quiescent check are harness.h's,
+ * shared with stress.c.
  *
  * The iterator thread walks the map over and over while the owners work.
  * Each returned key must be a key of the key space whose bytes and length
@@ -61,23 +63,16 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <inttypes.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "harness.h"
 #include "steadymap.h"
 #include "testing.h"
-
-#ifndef STRESS_THREADS
-#define STRESS_THREADS 4
-#endif
 
 /* Sanitizers slow every call (and string calls allocate and compare); the
  * sizes shrink so a sanitized run stays bounded and still crosses many
@@ -95,11 +90,7 @@
 #define MIXED_CYCLES 3
 #endif
 
-#define MAX_THREADS 31    /* the thread id has 5 bits in a value */
-#define HOT_KEYS 64u      /* per range: written often, watched by readers */
 #define BURST 16u         /* keys deleted and re-inserted when a resize starts */
-#define BATCH 4           /* keys per sm_get_many_str */
-#define MAX_REPORTS 20    /* failures printed in full; all are counted */
 
 /* Key bytes: the longest key is a 64 KiB filler plus prefix, number, tail. */
 #define HUGE_FILLER 65536u
@@ -119,94 +110,17 @@
 _Static_assert(TOTAL_KEYS - 1 <= ID_MAX, "every key number must fit a value's key field");
 _Static_assert(TOTAL_KEYS / 8 < (1u << 24), "key_of writes a group number in 3 bytes");
 
-/* The begun/done words: sequence << 6 | thread << 1 | present. */
-#define WORD(seq, tid, present) ((uint64_t)(seq) << 6 | (uint64_t)(tid) << 1 | (uint64_t)(present))
-#define WORD_SEQ(w) ((w) >> 6)
-#define WORD_TID(w) ((unsigned)((w) >> 1 & 31))
-#define WORD_PRESENT(w) ((bool)((w) & 1))
-
-typedef struct range {
-    uint64_t first;           /* number of its first key (see key_of) */
-    _Atomic uint64_t *begun;  /* per key: the latest write call started */
-    _Atomic uint64_t *done;   /* per key: the latest write call returned */
-} range;
-
-typedef enum role { OWNER, READER } role;
-
-typedef enum phase_kind { PHASE_GROW, PHASE_SHRINK, PHASE_EXIT } phase_kind;
-
-typedef struct worker {
-    unsigned id;
-    pthread_t thread;
-    uint64_t rng;
-    role role;
-    unsigned owned[MAX_THREADS];    /* ranges this worker writes this phase */
-    unsigned n_owned;
-    unsigned foreign[MAX_THREADS];  /* ranges it may only read */
-    unsigned n_foreign;
-    uint64_t reads;                 /* foreign reads to do, for a READER */
-    uint64_t *hot_seen;             /* [range * HOT_KEYS + i]: newest seq seen */
+/* Per worker, indexed by its id: what only this program keeps. */
+static struct {
     uint64_t seen_starts;           /* resize starts already answered by a burst */
     unsigned char *kbuf;            /* the key of the current owner call */
     unsigned char *fbuf[BATCH];     /* keys of the current foreign read */
-    /* Counts, so the summary shows the checks had something to check. */
-    uint64_t ops;
-    uint64_t foreign_found;
-    uint64_t foreign_absent;
-    uint64_t hot_advanced;
     uint64_t bursts;
     uint64_t deletes_mid_resize;
-} worker;
+} local[MAX_THREADS];
 
-static sm_map *map;
-static unsigned n_threads;
-static uint64_t keys_per_range;
-static uint64_t total_keys;
-static uint64_t seed;
-static range ranges[MAX_THREADS];
-static worker workers[MAX_THREADS];
-static pthread_barrier_t barrier;
-static phase_kind phase;
-static const char *phase_name;
-static atomic_uint_fast64_t failures;
 /* Told by the map's on_resize observer. */
 static atomic_uint_fast64_t resize_starts, resize_finishes;
-/* Owners that finished the current phase: the iterator walks until all did. */
-static atomic_uint owners_done;
-static unsigned owners_this_phase;
-
-static void fail(const char *fmt, ...)
-{
-    if (atomic_fetch_add(&failures, 1) >= MAX_REPORTS)
-        return;
-    char line[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "FAIL [%s, seed %" PRIu64 "] %s\n", phase_name, seed, line);
-}
-
-/* A bijection on 64-bit words (the splitmix64 finaliser). */
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
-static uint64_t rnd(worker *w)
-{
-    return mix(w->rng += 0x9e3779b97f4a7c15ULL);
-}
-
-static uint64_t below(worker *w, uint64_t n)
-{
-    return rnd(w) % n;
-}
 
 /* Group 0: the tiny keys, all of length <= 3. */
 static const struct {
@@ -336,6 +250,25 @@ static const char *describe(uint64_t v, char *buf, size_t len)
     return buf;
 }
 
+/* The harness asks about values of one key; here a value names its key. */
+static bool decode_for(uint64_t id, uint64_t v, unsigned *tid, uint64_t *seq)
+{
+    uint64_t vid;
+    return decode(v, &vid, tid, seq) && vid == id;
+}
+
+static const char *describe_for(uint64_t id, uint64_t v, char *buf, size_t len)
+{
+    (void)id;
+    return describe(v, buf, len);
+}
+
+static const char *key_name(uint64_t id, char *buf, size_t len)
+{
+    snprintf(buf, len, "%" PRIu64, id);
+    return buf;
+}
+
 typedef enum op_kind {
     OP_GET,
     OP_PUT,
@@ -412,16 +345,14 @@ static bool key_present(op_kind kind, bool present)
 }
 
 /*
- * One call by the owner on key i of range r, checked exactly against what
+ * One call by the owner on its key number id, checked exactly against what
  * the owner knows the key holds.
  */
-static void owner_op(worker *w, unsigned r, uint64_t i, op_kind kind)
+static void owner_op(worker *w, uint64_t id, op_kind kind)
 {
-    range *rg = &ranges[r];
-    uint64_t id = rg->first + i;
-    unsigned char *key = w->kbuf;
+    unsigned char *key = local[w->id].kbuf;
     size_t len = key_of(id, key);
-    uint64_t now = atomic_load_explicit(&rg->done[i], memory_order_relaxed);
+    uint64_t now = own_done(id);
     bool present = WORD_PRESENT(now);
     uint64_t cur = present ? encode(id, WORD_TID(now), WORD_SEQ(now)) : 0;
     bool after = key_present(kind, present);
@@ -436,10 +367,8 @@ static void owner_op(worker *w, unsigned r, uint64_t i, op_kind kind)
     }
     uint64_t word = WORD(seq, w->id, after);
     uint64_t nv = encode(id, w->id, seq);
-    if (changes) {
-        /* Pairs with the seq_cst load of begun after a reader's lookup. */
-        atomic_store_explicit(&rg->begun[i], word, memory_order_seq_cst);
-    }
+    if (changes)
+        publish_begun(id, word);
     bool deleting = present && !after;
     uint64_t starts = 0;
     if (deleting && resize_running())
@@ -500,7 +429,7 @@ static void owner_op(worker *w, unsigned r, uint64_t i, op_kind kind)
     }
     w->ops++;
     if (starts && atomic_load(&resize_finishes) < starts)
-        w->deletes_mid_resize++;
+        local[w->id].deletes_mid_resize++;
     if (rc != want) {
         fail("thread %u %s(key %" PRIu64 ", %zu bytes) returned %d (%s), expected %d: the key "
              "is %s", w->id, op_names[kind], id, len, rc, sm_status_str(rc), want,
@@ -516,95 +445,8 @@ static void owner_op(worker *w, unsigned r, uint64_t i, op_kind kind)
              present, cur);
     /* O2: the map must hold its own copy; wreck ours before anyone looks. */
     memset(key, 0xa5, len);
-    if (changes) {
-        /* Pairs with the load of done before a reader's lookup. */
-        atomic_store_explicit(&rg->done[i], word, memory_order_seq_cst);
-    }
-}
-
-/* Loads pair with the seq_cst stores in owner_op. */
-static uint64_t load_done(uint64_t id)
-{
-    return atomic_load_explicit(&ranges[id / keys_per_range].done[id % keys_per_range],
-                                memory_order_seq_cst);
-}
-
-static uint64_t load_begun(uint64_t id)
-{
-    return atomic_load_explicit(&ranges[id / keys_per_range].begun[id % keys_per_range],
-                                memory_order_seq_cst);
-}
-
-/*
- * Check a value v seen for key `id` (by a lookup or a walk) against the
- * owner's done word loaded before and begun word loaded after: it must have
- * been written for this key, by no write completed-and-overwritten before
- * the call and no write begun after it. Returns its sequence, 0 when bad.
- */
-static uint64_t check_value(unsigned tid_self, uint64_t id, uint64_t v, uint64_t before,
-                            uint64_t after, const char *call)
-{
-    uint64_t vid, seq;
-    unsigned tid;
-    char got[96];
-    if (!decode(v, &vid, &tid, &seq) || vid != id) {
-        fail("thread %u: %s(key %" PRIu64 ") returned %s", tid_self, call, id,
-             describe(v, got, sizeof got));
-        return 0;
-    }
-    /* A sequence that was a delete's, not a put's, is not a value either. */
-    bool too_old = seq < WORD_SEQ(before) || (seq == WORD_SEQ(before) && !WORD_PRESENT(before));
-    bool too_new = seq > WORD_SEQ(after) || (seq == WORD_SEQ(after) && !WORD_PRESENT(after));
-    if (too_old || too_new) {
-        fail("thread %u: %s(key %" PRIu64 ") returned %s; writes completed before it reached "
-             "seq %" PRIu64 "%s, writes begun before it returned seq %" PRIu64, tid_self, call,
-             id, describe(v, got, sizeof got), WORD_SEQ(before),
-             WORD_PRESENT(before) ? "" : " (a delete)", WORD_SEQ(after));
-        return 0;
-    }
-    return seq;
-}
-
-/* A lookup of another owner's key `id` returned (rc, v). */
-static void check_foreign(worker *w, uint64_t id, int rc, uint64_t v, uint64_t before,
-                          uint64_t after, const char *call)
-{
-    if (rc == SM_NOT_FOUND) {
-        w->foreign_absent++;
-        /* Present since before the call and no write begun since. */
-        if (WORD_PRESENT(before) && after == before)
-            fail("thread %u: %s(key %" PRIu64 ") found nothing, but seq %" PRIu64
-                 " put it before the call and nothing began since", w->id, call, id,
-                 WORD_SEQ(before));
-        return;
-    }
-    if (rc != SM_OK) {
-        fail("thread %u: %s(key %" PRIu64 ") returned %d (%s)", w->id, call, id, rc,
-             sm_status_str(rc));
-        return;
-    }
-    w->foreign_found++;
-    uint64_t seq = check_value(w->id, id, v, before, after, call);
-    uint64_t r = id / keys_per_range, i = id % keys_per_range;
-    if (seq && i < HOT_KEYS) {
-        uint64_t *seen = &w->hot_seen[r * HOT_KEYS + i];
-        if (seq < *seen)
-            fail("thread %u: %s(key %" PRIu64 ") returned seq %" PRIu64
-                 " after this thread had already seen seq %" PRIu64, w->id, call, id, seq,
-                 *seen);
-        else if (seq > *seen) {
-            w->hot_advanced += *seen != 0;
-            *seen = seq;
-        }
-    }
-}
-
-static uint64_t pick_foreign(worker *w)
-{
-    unsigned r = w->foreign[below(w, w->n_foreign)];
-    /* Half the reads go to hot keys, which their owner rewrites often. */
-    uint64_t i = below(w, 2) ? below(w, HOT_KEYS) : below(w, keys_per_range);
-    return ranges[r].first + i;
+    if (changes)
+        publish_done(id, word);
 }
 
 /*
@@ -616,11 +458,12 @@ static void random_foreign_read(worker *w)
 {
     if (w->n_foreign == 0)
         return;
+    unsigned char *const *fbuf = local[w->id].fbuf;
     if (below(w, 4) != 0) {
         uint64_t id = pick_foreign(w);
-        size_t len = key_of(id, w->fbuf[0]);
+        size_t len = key_of(id, fbuf[0]);
         uint64_t before = load_done(id), v = 0;
-        int rc = sm_get_str(map, w->fbuf[0], len, &v);
+        int rc = sm_get_str(map, fbuf[0], len, &v);
         uint64_t after = load_begun(id);
         w->ops++;
         check_foreign(w, id, rc, v, before, after, "get_str");
@@ -629,42 +472,17 @@ static void random_foreign_read(worker *w)
     uint64_t id[BATCH], before[BATCH], value[BATCH];
     const void *keys[BATCH];
     size_t lens[BATCH];
+    pick_foreign_batch(w, id);
     for (unsigned j = 0; j < BATCH; j++) {
-        bool distinct;
-        do {
-            id[j] = pick_foreign(w);
-            distinct = true;
-            for (unsigned k = 0; k < j; k++)
-                distinct &= id[k] != id[j];
-        } while (!distinct);
-        lens[j] = key_of(id[j], w->fbuf[j]);
-        keys[j] = w->fbuf[j];
+        lens[j] = key_of(id[j], fbuf[j]);
+        keys[j] = fbuf[j];
         before[j] = load_done(id[j]);
         value[j] = 0;
     }
     uint8_t found[BATCH] = { 0 };
     int rc = sm_get_many_str(map, keys, lens, BATCH, value, found);
     w->ops++;
-    if (rc < 0) {
-        fail("thread %u: get_many_str returned %d (%s)", w->id, rc, sm_status_str(rc));
-        return;
-    }
-    int n_found = 0;
-    for (unsigned j = 0; j < BATCH; j++) {
-        n_found += found[j];
-        check_foreign(w, id[j], found[j] ? SM_OK : SM_NOT_FOUND, value[j], before[j],
-                      load_begun(id[j]), "get_many_str");
-    }
-    if (rc != n_found)
-        fail("thread %u: get_many_str returned %d but flagged %d keys found", w->id, rc,
-             n_found);
-}
-
-/* Worker-local index j over all owned keys -> (range, key index). */
-static void owned_key(const worker *w, uint64_t j, unsigned *r, uint64_t *i)
-{
-    *r = w->owned[j % w->n_owned];
-    *i = j / w->n_owned;
+    check_batch(w, id, before, rc, value, found, "get_many_str");
 }
 
 /*
@@ -676,15 +494,13 @@ static void burst(worker *w, uint64_t j, uint64_t total, bool growing)
 {
     static const op_kind removers[] = { OP_DELETE, OP_COMPUTE_DELETE };
     static const op_kind inserters[] = { OP_PUT, OP_INSERT, OP_GET_OR_INSERT, OP_COMPUTE_SET };
-    w->bursts++;
+    local[w->id].bursts++;
     for (uint64_t b = 1; b <= BURST; b++) {
         if (growing ? b > j : j + b >= total)
             break;
-        unsigned r;
-        uint64_t i;
-        owned_key(w, growing ? j - b : j + b, &r, &i);
-        owner_op(w, r, i, removers[below(w, 2)]);
-        owner_op(w, r, i, inserters[below(w, 4)]);
+        uint64_t id = owned_key(w, growing ? j - b : j + b);
+        owner_op(w, id, removers[below(w, 2)]);
+        owner_op(w, id, inserters[below(w, 4)]);
     }
 }
 
@@ -698,13 +514,10 @@ static void burst(worker *w, uint64_t j, uint64_t total, bool growing)
  */
 static void step(worker *w, uint64_t j, uint64_t total, bool growing)
 {
-    unsigned r;
-    uint64_t i;
-    owned_key(w, j, &r, &i);
     if (growing)
-        owner_op(w, r, i, below(w, 2) ? OP_PUT : OP_INSERT);
+        owner_op(w, owned_key(w, j), below(w, 2) ? OP_PUT : OP_INSERT);
     else
-        owner_op(w, r, i, below(w, 4) ? OP_DELETE : OP_COMPUTE_DELETE);
+        owner_op(w, owned_key(w, j), below(w, 4) ? OP_DELETE : OP_COMPUTE_DELETE);
 
     if (below(w, 2)) {
         uint64_t target;
@@ -714,31 +527,17 @@ static void step(worker *w, uint64_t j, uint64_t total, bool growing)
             target = below(w, j + 1);
         else
             target = j + below(w, total - j);
-        owned_key(w, target, &r, &i);
-        owner_op(w, r, i, (op_kind)below(w, OP_KINDS));
+        owner_op(w, owned_key(w, target), (op_kind)below(w, OP_KINDS));
     }
     if (below(w, 2))
         random_foreign_read(w);
 
     uint64_t starts = atomic_load(&resize_starts);
-    if (starts != w->seen_starts) {
-        w->seen_starts = starts;
+    if (starts != local[w->id].seen_starts) {
+        local[w->id].seen_starts = starts;
         if (resize_running())
             burst(w, j, total, growing);
     }
-}
-
-static void grow_or_shrink(worker *w, bool growing)
-{
-    if (w->role == READER) {
-        for (uint64_t n = 0; n < w->reads; n++)
-            random_foreign_read(w);
-    } else {
-        uint64_t total = (uint64_t)w->n_owned * keys_per_range;
-        for (uint64_t j = 0; j < total; j++)
-            step(w, j, total, growing);
-    }
-    atomic_fetch_add(&owners_done, 1);
 }
 
 /* The iterator thread's state: per key, the done word when the walk began
@@ -794,7 +593,7 @@ static void walk(bool quiescent)
             continue;
         }
         walk_stamp[id] = walk_no;
-        check_value(n_threads, id, v, walk_start[id], load_begun(id), who);
+        check_value(n_threads, id, v, walk_start[id], load_begun(id), who, &seq);
     }
     sm_iter_free(it);
     if (rc != SM_NOT_FOUND)
@@ -816,176 +615,58 @@ static void walk(bool quiescent)
     walk_entries += returned;
 }
 
-static void *iterator_main(void *arg)
+/* The iterator thread's part of a phase: walk until the workers are done. */
+static void watch(void)
 {
-    (void)arg;
-    for (;;) {
-        pthread_barrier_wait(&barrier);
-        if (phase == PHASE_EXIT)
-            return NULL;
-        do
-            walk(false);
-        while (atomic_load(&owners_done) < owners_this_phase);
-        pthread_barrier_wait(&barrier);
-    }
+    do
+        walk(false);
+    while (!workers_finished());
 }
 
-static void *worker_main(void *arg)
+static int lookup(uint64_t id, uint64_t *v)
 {
-    worker *w = arg;
-    for (;;) {
-        pthread_barrier_wait(&barrier);
-        if (phase == PHASE_EXIT)
-            return NULL;
-        grow_or_shrink(w, phase == PHASE_GROW);
-        pthread_barrier_wait(&barrier);
-    }
+    size_t len = key_of(id, walk_kbuf);
+    return sm_get_str(map, walk_kbuf, len, v);
 }
 
-/*
- * Give out the ranges: with `readers` == 0 each worker owns its own range;
- * otherwise the last `readers` workers own nothing and the others share all
- * ranges round-robin. The map is quiescent, so ownership may move.
- */
-static void assign(unsigned readers)
+/* After the keys' check: a full walk, which must return exactly them. */
+static uint64_t verify_walk(void)
 {
-    unsigned writers = n_threads - readers;
-    for (unsigned t = 0; t < n_threads; t++) {
-        worker *w = &workers[t];
-        w->role = t < writers ? OWNER : READER;
-        w->n_owned = w->n_foreign = 0;
-    }
-    for (unsigned r = 0; r < n_threads; r++) {
-        unsigned owner = readers ? r % writers : r;
-        for (unsigned t = 0; t < n_threads; t++) {
-            worker *w = &workers[t];
-            if (t == owner)
-                w->owned[w->n_owned++] = r;
-            else
-                w->foreign[w->n_foreign++] = r;
-        }
-    }
-    uint64_t writer_steps = (uint64_t)workers[0].n_owned * keys_per_range;
-    for (unsigned t = writers; t < n_threads; t++)
-        workers[t].reads = 2 * writer_steps;
-}
-
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-/*
- * With no thread running, compare every key with its owner's record, walk
- * the map, then sm_size and the map's own invariant check.
- */
-static void verify(void)
-{
-    uint64_t expected = 0;
-    unsigned char *key = walk_kbuf;
-    for (uint64_t id = 0; id < total_keys; id++) {
-        uint64_t word = load_done(id);
-        size_t len = key_of(id, key);
-        uint64_t v = 0;
-        int rc = sm_get_str(map, key, len, &v);
-        char got[96], exp[96];
-        if (WORD_PRESENT(word)) {
-            expected++;
-            uint64_t want = encode(id, WORD_TID(word), WORD_SEQ(word));
-            if (rc != SM_OK || v != want)
-                fail("quiescent: key %" PRIu64 " should hold %s, get_str returned %d (%s) "
-                     "with %s", id, describe(want, exp, sizeof exp), rc, sm_status_str(rc),
-                     describe(v, got, sizeof got));
-        } else if (rc != SM_NOT_FOUND) {
-            fail("quiescent: key %" PRIu64 " was deleted (seq %" PRIu64 "), get_str returned "
-                 "%d (%s) with %s", id, WORD_SEQ(word), rc, sm_status_str(rc),
-                 describe(v, got, sizeof got));
-        }
-    }
     walk(true);
-    size_t size = sm_size(map);
-    if (size != expected)
-        fail("quiescent: sm_size is %zu, the owners' records hold %" PRIu64, size, expected);
-    char why[256] = "";
-    if (smi_check_invariants(map, why, sizeof why) != 0)
-        fail("quiescent: smi_check_invariants: %s", why);
+    return 0;
 }
 
-static sm_stats_info stats(void)
+static void report(const char *name, double seconds, const sm_stats_info *st)
 {
-    sm_stats_info st;
-    memset(&st, 0, sizeof st);
-    st.size = sizeof st;
-    if (sm_stats(map, &st) != SM_OK)
-        fail("sm_stats failed");
-    return st;
-}
-
-/* Run one phase on all workers and the iterator, then check the quiescent map. */
-static void run_phase(phase_kind kind, const char *name)
-{
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    sm_stats_info before = stats();
-    uint64_t mid_before = 0;
-    for (unsigned t = 0; t < n_threads; t++)
-        mid_before += workers[t].deletes_mid_resize;
-    phase = kind;
-    phase_name = name;
-    atomic_store(&owners_done, 0);
-    owners_this_phase = n_threads;
-    pthread_barrier_wait(&barrier);
-    pthread_barrier_wait(&barrier);
-    double ran = seconds_since(&t0);
-    verify();
-    sm_stats_info after = stats();
+    static uint64_t mid_reported;
     uint64_t mid = 0;
     for (unsigned t = 0; t < n_threads; t++)
-        mid += workers[t].deletes_mid_resize;
+        mid += local[t].deletes_mid_resize;
     printf("  %-13s %6.2f s  %7" PRIu64 " entries, %8" PRIu64 " slots, grows %3" PRIu64
            ", shrinks %3" PRIu64 ", deletes mid-resize %6" PRIu64 ", keys in limbo %" PRIu64
-           "\n", name, ran, after.entries, after.slots, after.grows, after.shrinks,
-           mid - mid_before, after.retired_keys);
-    fflush(stdout);
-    /* A phase that did not resize the table did not test what it is for. */
-    if (kind == PHASE_GROW && after.grows == before.grows)
-        fail("the table did not grow during this phase");
-    if (kind == PHASE_SHRINK && after.shrinks == before.shrinks)
-        fail("the table did not shrink during this phase");
+           "\n", name, seconds, st->entries, st->slots, st->grows, st->shrinks,
+           mid - mid_reported, st->retired_keys);
+    mid_reported = mid;
 }
 
-static uint64_t choose_seed(void)
-{
-    const char *env = getenv("SM_TEST_SEED");
-    if (env && *env)
-        return strtoull(env, NULL, 0);
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return mix((uint64_t)t.tv_sec ^ (uint64_t)t.tv_nsec << 16 ^ (uint64_t)getpid());
-}
-
-static void *must_calloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (!p) {
-        perror("calloc");
-        exit(1);
-    }
-    return p;
-}
+static const stress_program program = {
+    .name = "string_stress",
+    .key_name = key_name,
+    .decode = decode_for,
+    .encode = encode,
+    .describe = describe_for,
+    .lookup = lookup,
+    .lookup_name = "get_str",
+    .step = step,
+    .foreign_read = random_foreign_read,
+    .watch = watch,
+    .verify = verify_walk,
+    .report = report,
+};
 
 int main(int argc, char **argv)
 {
-    n_threads = argc > 1 ? (unsigned)atoi(argv[1]) : STRESS_THREADS;
-    if (n_threads < 2 || n_threads > MAX_THREADS) {
-        fprintf(stderr, "usage: %s [threads, 2..%d]\n", argv[0], MAX_THREADS);
-        return 2;
-    }
-    seed = choose_seed();
-    keys_per_range = TOTAL_KEYS / n_threads;
-    total_keys = keys_per_range * n_threads;
+    harness_init(argc, argv, TOTAL_KEYS, &program);
     printf("string_stress: %u threads and an iterator, %" PRIu64 " string keys, seed %" PRIu64
            " (SM_TEST_SEED=%" PRIu64 " repeats it)\n", n_threads, total_keys, seed, seed);
     fflush(stdout);
@@ -999,68 +680,26 @@ int main(int argc, char **argv)
         perror("sm_new");
         return 1;
     }
-    for (unsigned r = 0; r < n_threads; r++) {
-        ranges[r].first = (uint64_t)r * keys_per_range;
-        ranges[r].begun = must_calloc(keys_per_range, sizeof *ranges[r].begun);
-        ranges[r].done = must_calloc(keys_per_range, sizeof *ranges[r].done);
-        worker *w = &workers[r];
-        w->id = r;
-        w->rng = mix(seed ^ mix(r + 1));
-        w->hot_seen = must_calloc((size_t)n_threads * HOT_KEYS, sizeof(uint64_t));
-        w->kbuf = must_calloc(1, KEY_BUF);
+    for (unsigned t = 0; t < n_threads; t++) {
+        local[t].kbuf = must_calloc(1, KEY_BUF);
         for (unsigned j = 0; j < BATCH; j++)
-            w->fbuf[j] = must_calloc(1, KEY_BUF);
+            local[t].fbuf[j] = must_calloc(1, KEY_BUF);
     }
     walk_start = must_calloc(total_keys, sizeof *walk_start);
     walk_stamp = must_calloc(total_keys, sizeof *walk_stamp);
     walk_kbuf = must_calloc(1, KEY_BUF);
 
-    pthread_barrier_init(&barrier, NULL, n_threads + 2);
-    pthread_t iterator;
-    for (unsigned t = 0; t < n_threads; t++) {
-        if (pthread_create(&workers[t].thread, NULL, worker_main, &workers[t]) != 0) {
-            perror("pthread_create");
-            return 1;
-        }
-    }
-    if (pthread_create(&iterator, NULL, iterator_main, NULL) != 0) {
-        perror("pthread_create");
-        return 1;
-    }
+    harness_start();
+    run_grow_shrink_phases(MIXED_CYCLES);
+    harness_stop();
 
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    char name[32];
-    assign(0);
-    for (int cycle = 1; cycle <= MIXED_CYCLES; cycle++) {
-        snprintf(name, sizeof name, "grow %d", cycle);
-        run_phase(PHASE_GROW, name);
-        snprintf(name, sizeof name, "shrink %d", cycle);
-        run_phase(PHASE_SHRINK, name);
-    }
-    assign(n_threads / 2);
-    run_phase(PHASE_GROW, "split grow");
-    run_phase(PHASE_SHRINK, "split shrink");
-
-    phase = PHASE_EXIT;
-    phase_name = "end";
-    pthread_barrier_wait(&barrier);
-    uint64_t ops = 0, found = 0, absent = 0, advanced = 0, bursts = 0, mid = 0;
+    uint64_t bursts = 0, mid = 0;
     for (unsigned t = 0; t < n_threads; t++) {
-        pthread_join(workers[t].thread, NULL);
-        ops += workers[t].ops;
-        found += workers[t].foreign_found;
-        absent += workers[t].foreign_absent;
-        advanced += workers[t].hot_advanced;
-        bursts += workers[t].bursts;
-        mid += workers[t].deletes_mid_resize;
+        bursts += local[t].bursts;
+        mid += local[t].deletes_mid_resize;
     }
-    pthread_join(iterator, NULL);
-    double ran = seconds_since(&t0);
-    printf("  %" PRIu64 " calls; reads of other owners' keys: %" PRIu64 " found, %" PRIu64
-           " absent, %" PRIu64 " saw a hot key advance; %" PRIu64 " bursts, %" PRIu64
-           " deletes between a resize's start and finish; %" PRIu64 " walks returned %" PRIu64
-           " entries\n", ops, found, absent, advanced, bursts, mid, walks, walk_entries);
+    printf("; %" PRIu64 " bursts, %" PRIu64 " deletes between a resize's start and finish; %"
+           PRIu64 " walks returned %" PRIu64 " entries\n", bursts, mid, walks, walk_entries);
     if (mid == 0)
         fail("no key was deleted while a resize ran: the limbo's migration wait went untested");
 
@@ -1075,22 +714,13 @@ int main(int argc, char **argv)
              " key copies and %" PRIu64 " tables still wait", st.retired_keys,
              st.retired_tables);
 
-    sm_destroy(map);
-    for (unsigned r = 0; r < n_threads; r++) {
-        free(ranges[r].begun);
-        free(ranges[r].done);
-        free(workers[r].hot_seen);
-        free(workers[r].kbuf);
+    for (unsigned t = 0; t < n_threads; t++) {
+        free(local[t].kbuf);
         for (unsigned j = 0; j < BATCH; j++)
-            free(workers[r].fbuf[j]);
+            free(local[t].fbuf[j]);
     }
     free(walk_start);
     free(walk_stamp);
     free(walk_kbuf);
-    pthread_barrier_destroy(&barrier);
-
-    uint64_t failed = atomic_load(&failures);
-    printf("string_stress %u threads: %s, %" PRIu64 " failures, %.1f s, seed %" PRIu64 "\n",
-           n_threads, failed ? "FAILED" : "passed", failed, ran, seed);
-    return failed != 0;
+    return harness_finish();
 }
