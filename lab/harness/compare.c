@@ -304,8 +304,10 @@ static int write_compare_md(const lab_compare_options *o, const lab_report *rep,
         fprintf(f, "| %s | %s |\n", peer_packages[i], v);
     }
     fprintf(f, "\n## Verdict\n\nComputed from the tables below. \"Concurrent engines\" are all but "
-               "the single-threaded ones; latencies are over every measured operation of the "
-               "scenario (90%% gets in range and oversub; growth's readers and its loading writer).\n\n");
+               "the single-threaded ones and the floor reading; (a) compares the gets alone (the "
+               "`get p99.9` and `get max` columns), the other latency columns are over every "
+               "measured operation (90%% gets in range and oversub; growth's readers and its "
+               "loading writer).\n\n");
     lab_verdict_write(checks, f);
     fprintf(f, "\nLatency columns: p50 ... max of one operation; \\* = fewer than 10 samples above "
                "that percentile. Open loop measures from each operation's intended start "

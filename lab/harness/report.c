@@ -388,18 +388,26 @@ static void run_shape(const lab_result *r, const lab_scenario *sc, char *out, si
                  sc->iterator ? " + 1 iterator" : "", (unsigned long long)r->keys, r->duration_ms);
 }
 
+/* A table's caption: the runs' shape and, in the open loop, their schedule. */
+static void caption(const lab_result *first, const lab_scenario *sc, lab_load_model model,
+                    char *out, size_t n)
+{
+    run_shape(first, sc, out, n);
+    size_t len = strlen(out);
+    if (model == LAB_OPEN_LOOP && len < n)
+        snprintf(out + len, n - len,
+                 ", %.0f ops/s per thread scheduled, latency from the intended start",
+                 first->rate_per_thread);
+}
+
 static void text_head(FILE *out, const lab_result *first, const lab_scenario *sc,
                       lab_load_model model)
 {
     fprintf(out, "\n== %s, %s loop: %s\n", sc->name, lab_load_model_name(model), sc->description);
-    char shape[256];
-    run_shape(first, sc, shape, sizeof shape);
-    fprintf(out, "   %s", shape);
-    if (model == LAB_OPEN_LOOP)
-        fprintf(out, ", %.0f ops/s per thread scheduled, latency from the intended start",
-                first->rate_per_thread);
-    fprintf(out, "\n%-*s %9s %9s %9s %9s %9s %9s %9s %9s %9s %7s %9s  %s\n", NAME_WIDTH, "engine",
-            "ops/s", "mean", "p50", "p99", "p99.9", "p99.99", "max", "get p99.9", "get max",
+    char cap[384];
+    caption(first, sc, model, cap, sizeof cap);
+    fprintf(out, "   %s\n%-*s %9s %9s %9s %9s %9s %9s %9s %9s %9s %7s %9s  %s\n", cap, NAME_WIDTH,
+            "engine", "ops/s", "mean", "p50", "p99", "p99.9", "p99.99", "max", "get p99.9", "get max",
             "errors", "tail-amp", "notes");
 }
 
@@ -458,15 +466,12 @@ static void md_text(FILE *f, const char *s)
 static void md_head(FILE *out, const lab_result *first, const lab_scenario *sc,
                     lab_load_model model)
 {
-    char shape[256];
-    run_shape(first, sc, shape, sizeof shape);
-    fprintf(out, "\n%s loop: %s", lab_load_model_name(model), shape);
-    if (model == LAB_OPEN_LOOP)
-        fprintf(out, ", %.0f ops/s per thread scheduled, latency from the intended start",
-                first->rate_per_thread);
-    fprintf(out, "\n\n| engine | ops/s | mean | p50 | p99 | p99.9 | p99.99 | max | get p99.9 | "
-                 "get max | errors | notes |\n"
-                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+    char cap[384];
+    caption(first, sc, model, cap, sizeof cap);
+    fprintf(out, "\n%s loop: %s\n\n| engine | ops/s | mean | p50 | p99 | p99.9 | p99.99 | max | "
+                 "get p99.9 | get max | errors | notes |\n"
+                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+            lab_load_model_name(model), cap);
 }
 
 static void md_skipped(FILE *out, const lab_result *r)
@@ -965,16 +970,13 @@ static void html_text(FILE *f, const char *s)
 static void html_table_head(FILE *f, const lab_result *first, const lab_scenario *sc,
                             lab_load_model model)
 {
-    char shape[256];
-    run_shape(first, sc, shape, sizeof shape);
-    fprintf(f, "<h3>%s loop</h3>\n<p class=small>%s", lab_load_model_name(model), shape);
-    if (model == LAB_OPEN_LOOP)
-        fprintf(f, ", %.0f ops/s per thread scheduled; latency measured from the intended start",
-                first->rate_per_thread);
-    fprintf(f, "</p>\n<table><tr><th>engine</th><th>ops/s</th><th>mean</th><th>p50</th>"
-               "<th>p99</th><th>p99.9</th><th>p99.99</th><th>max</th><th>get p99.9</th>"
-               "<th>get max</th><th>errors</th><th>tail amplification</th><th>notes</th>"
-               "<th>.hgrm</th></tr>\n");
+    char cap[384];
+    caption(first, sc, model, cap, sizeof cap);
+    fprintf(f, "<h3>%s loop</h3>\n<p class=small>%s</p>\n<table><tr><th>engine</th><th>ops/s</th>"
+               "<th>mean</th><th>p50</th><th>p99</th><th>p99.9</th><th>p99.99</th><th>max</th>"
+               "<th>get p99.9</th><th>get max</th><th>errors</th><th>tail amplification</th>"
+               "<th>notes</th><th>.hgrm</th></tr>\n",
+            lab_load_model_name(model), cap);
 }
 
 static void html_skipped(FILE *f, const lab_result *r)

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "steadymap.h"
 
 int lin_apply(const lin_state *s, const lin_op *op, lin_state *next)
@@ -156,15 +157,6 @@ typedef struct memo {
     size_t count;
 } memo;
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
 
 static memo_entry *memo_find(memo_entry *slots, size_t cap, uint64_t mask,
                              const lin_state *s)

@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "checker.h"
+#include "hash.h"
 #include "steadymap.h"
 #include "testing.h"
 
@@ -286,20 +287,12 @@ static uint64_t churn_next;          /* position in the churn sawtooth */
 static uint64_t failures, unexpected_errors;
 static atomic_uint_fast64_t bad_batch_counts;  /* get_many rc != keys found */
 
-/* splitmix64 */
-static uint64_t rnd(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 
 /* A short random pause between calls, so the two cores interleave the
  * workers' calls at many different offsets. */
 static void jitter(uint64_t *rng)
 {
-    unsigned n = (unsigned)(rnd(rng) % 64);
+    unsigned n = (unsigned)(splitmix64(rng) % 64);
     for (volatile unsigned i = 0; i < n; i++)
         ;
 }
@@ -377,7 +370,7 @@ static unsigned run_call(worker *w, unsigned i)
     }
     uint64_t key = keys[p->key];
     lin_op *o = &w->done[i];
-    uint64_t r = rnd(&w->rng);
+    uint64_t r = splitmix64(&w->rng);
     *o = (lin_op){ .kind = p->kind, .thread = (int)w->id };
     /* Unique per write: round, worker, op number. */
     o->value = (uint64_t)(round_no + 1) << 24 | (uint64_t)w->id << 16 | i;
@@ -473,7 +466,7 @@ static void make_plans(uint64_t *rng)
     for (unsigned i = 0; i < KEYS * OPS_PER_KEY; i++)
         deck[i] = i % KEYS;
     for (unsigned i = KEYS * OPS_PER_KEY - 1; i > 0; i--) {
-        unsigned j = (unsigned)(rnd(rng) % (i + 1));
+        unsigned j = (unsigned)(splitmix64(rng) % (i + 1));
         unsigned t = deck[i];
         deck[i] = deck[j];
         deck[j] = t;
@@ -482,7 +475,7 @@ static void make_plans(uint64_t *rng)
         planned *p = &workers[i % WORKERS].plan[i / WORKERS];
         p->key = deck[i];
         /* Gets three times as often as each kind of writer. */
-        unsigned k = (unsigned)(rnd(rng) % 10);
+        unsigned k = (unsigned)(splitmix64(rng) % 10);
         p->kind = k < 3 ? LIN_GET : (lin_kind)(k - 2);
         p->batched = false;
     }
@@ -492,7 +485,7 @@ static void make_plans(uint64_t *rng)
         planned *p = workers[t].plan;
         for (unsigned i = 0; i + 1 < OPS_PER_WORKER; i++) {
             if (p[i].kind == LIN_GET && p[i + 1].kind == LIN_GET &&
-                p[i].key != p[i + 1].key && rnd(rng) % 3 == 0) {
+                p[i].key != p[i + 1].key && splitmix64(rng) % 3 == 0) {
                 p[i].batched = true;
                 i++;
             }
@@ -505,7 +498,7 @@ static void reset_keys(uint64_t *rng, lin_state *init)
 {
     for (unsigned k = 0; k < KEYS; k++) {
         kv_delete(map, keys[k], NULL);
-        init[k].present = (int)(rnd(rng) & 1);
+        init[k].present = (int)(splitmix64(rng) & 1);
         init[k].value = (uint64_t)(round_no + 1) << 24 | 0xff0000u | k;
         if (init[k].present && kv_put(map, keys[k], init[k].value, NULL) != SM_OK) {
             fprintf(stderr, "reset: put of key %#" PRIx64 " failed\n", keys[k]);

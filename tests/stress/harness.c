@@ -51,19 +51,9 @@ void fail(const char *fmt, ...)
     fprintf(stderr, "FAIL [%s, seed %" PRIu64 "] %s\n", phase_name, seed, line);
 }
 
-uint64_t mix(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
 uint64_t below(worker *w, uint64_t n)
 {
-    return mix(w->rng += 0x9e3779b97f4a7c15ULL) % n;
+    return splitmix64(&w->rng) % n;
 }
 
 void *must_calloc(size_t n, size_t size)
@@ -260,7 +250,7 @@ static uint64_t choose_seed(void)
         return strtoull(env, NULL, 0);
     struct timespec t;
     clock_gettime(CLOCK_REALTIME, &t);
-    return mix((uint64_t)t.tv_sec ^ (uint64_t)t.tv_nsec << 16 ^ (uint64_t)getpid());
+    return mix64((uint64_t)t.tv_sec ^ (uint64_t)t.tv_nsec << 16 ^ (uint64_t)getpid());
 }
 
 void harness_init(int argc, char **argv, uint64_t keys, const stress_program *program)
@@ -278,7 +268,7 @@ void harness_init(int argc, char **argv, uint64_t keys, const stress_program *pr
     done = must_calloc(total_keys, sizeof *done);
     for (unsigned t = 0; t < n_threads; t++) {
         workers[t].id = t;
-        workers[t].rng = mix(seed ^ mix(t + 1));
+        workers[t].rng = mix64(seed ^ mix64(t + 1));
         workers[t].hot_seen = must_calloc((size_t)n_threads * HOT_KEYS, sizeof(uint64_t));
     }
 }

@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hash.h"
 #include "steadymap.h"
 
 #define MAX_THREADS 31    /* a value holds the thread id in 5 bits */
@@ -104,8 +105,6 @@ extern uint64_t seed;
 /* Counts a failure and prints the first few, with the phase and the seed. */
 void fail(const char *fmt, ...);
 
-/* A bijection on 64-bit words (the splitmix64 finaliser); mix(0) == 0. */
-uint64_t mix(uint64_t x);
 /* Uniform in [0, n) from the worker's own stream. */
 uint64_t below(worker *w, uint64_t n);
 /* calloc, or exit(1). */

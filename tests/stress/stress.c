@@ -86,7 +86,7 @@ static bool counters_live;
 /*
  * Key number n -> key: spread over the whole 64-bit space, and both 0 and
  * UINT64_MAX are keys, because a map with a sentinel key would fail on them.
- * mix(0) == 0 gives key 0; swapping the images of 1 and of the number that
+ * mix64(0) == 0 gives key 0; swapping the images of 1 and of the number that
  * mixes to UINT64_MAX keeps the mapping a bijection and makes key 1 map to
  * UINT64_MAX.
  */
@@ -94,9 +94,9 @@ static uint64_t key_of(uint64_t n)
 {
     if (n == 1)
         return UINT64_MAX;
-    uint64_t k = mix(n);
+    uint64_t k = mix64(n);
     if (k == UINT64_MAX)
-        return mix(1);
+        return mix64(1);
     return k;
 }
 
@@ -108,7 +108,7 @@ static const char *key_name(uint64_t id, char *buf, size_t len)
 
 static uint32_t checksum(uint64_t key, unsigned tid, uint64_t seq)
 {
-    return (uint32_t)(mix(key ^ mix(seq << 5 | tid)) >> 32);
+    return (uint32_t)(mix64(key ^ mix64(seq << 5 | tid)) >> 32);
 }
 
 static uint64_t encode(uint64_t id, unsigned tid, uint64_t seq)

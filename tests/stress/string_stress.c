@@ -154,8 +154,8 @@ static size_t filler_len(uint64_t m)
     if (m % 2048 == 1025)
         return LONG_FILLER;
     if (m % 16 == 3)
-        return 100 + (size_t)(mix(m) % 100);
-    return 3 + (size_t)(mix(m) % 90);
+        return 100 + (size_t)(mix64(m) % 100);
+    return 3 + (size_t)(mix64(m) % 90);
 }
 
 /*
@@ -203,7 +203,7 @@ static size_t key_of(uint64_t n, unsigned char *buf)
             memset(buf + len, 'L', fl);
         } else {
             /* Short fillers carry NUL bytes now and then. */
-            uint64_t x = mix(m);
+            uint64_t x = mix64(m);
             for (size_t j = 0; j < fl; j++)
                 buf[len + j] = (unsigned char)((x >> (j % 8 * 8)) + j / 8);
         }
@@ -218,7 +218,7 @@ static size_t key_of(uint64_t n, unsigned char *buf)
 
 static uint16_t checksum(uint64_t id, unsigned tid, uint64_t seq)
 {
-    return (uint16_t)(mix(id << 27 ^ seq << 5 ^ tid ^ 0x5157a7u) >> 48);
+    return (uint16_t)(mix64(id << 27 ^ seq << 5 ^ tid ^ 0x5157a7u) >> 48);
 }
 
 static uint64_t encode(uint64_t id, unsigned tid, uint64_t seq)
