@@ -25,6 +25,7 @@
  */
 #define _GNU_SOURCE
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -48,11 +49,21 @@ static void *floor_create(uint64_t capacity_hint)
         return NULL;
     f->nslots = capacity_hint;
     f->bytes = (capacity_hint * 16 + HUGE_PAGE_BYTES - 1) / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
-    void *p = mmap(NULL, f->bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
+    /* Over-map by one huge page and trim, so the table starts on a 2 MiB
+     * boundary and all of it can be backed by huge pages. */
+    size_t mapped = f->bytes + HUGE_PAGE_BYTES;
+    char *raw = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) {
         free(f);
         return NULL;
     }
+    uintptr_t start = ((uintptr_t)raw + HUGE_PAGE_BYTES - 1) & ~(uintptr_t)(HUGE_PAGE_BYTES - 1);
+    size_t head = start - (uintptr_t)raw;
+    if (head)
+        munmap(raw, head);
+    if (HUGE_PAGE_BYTES - head)
+        munmap((char *)start + f->bytes, HUGE_PAGE_BYTES - head);
+    void *p = (void *)start;
 #ifdef MADV_HUGEPAGE
     madvise(p, f->bytes, MADV_HUGEPAGE);
 #endif

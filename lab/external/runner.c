@@ -237,6 +237,17 @@ static int keyword(char *line, const char *word, char **rest)
     return 1;
 }
 
+static int gets_within(const lab_hist *gets, const lab_hist *all)
+{
+    if (gets->count > all->count || gets->sum > all->sum ||
+        (gets->count && (gets->max > all->max || gets->min < all->min)))
+        return 0;
+    for (size_t i = 0; i < LAB_HIST_BUCKETS; i++)
+        if (gets->counts[i] > all->counts[i])
+            return 0;
+    return 1;
+}
+
 static int parse_result(char *text, lab_result *res)
 {
     char *line = next_line(&text), *p;
@@ -247,7 +258,7 @@ static int parse_result(char *text, lab_result *res)
     size_t wcap = 0, rcap = 0;
     lab_hist late;
     lab_hist_init(&late);
-    int ok = 1, end = 0, have_gets = 0;
+    int ok = 1, end = 0, have_all = 0, have_gets = 0;
     while (ok && !end && (line = next_line(&text))) {
         uint64_t capped = 0;
         if (keyword(line, "seconds", &p))
@@ -266,9 +277,9 @@ static int parse_result(char *text, lab_result *res)
         else if (keyword(line, "iterations", &p))
             ok = !number(&p, &res->iterations) && !real(&p, &res->iteration_mean_ns) && at_end(p);
         else if (keyword(line, "hist", &p))
-            ok = hist_line(p, &res->hist) == 0;
+            ok = !have_all++ && hist_line(p, &res->hist) == 0;
         else if (keyword(line, "gethist", &p))
-            ok = hist_line(p, &res->get_hist) == 0 && (have_gets = 1);
+            ok = !have_gets++ && hist_line(p, &res->get_hist) == 0;
         else if (keyword(line, "late", &p))
             ok = hist_line(p, &late) == 0;
         else if (keyword(line, "window", &p))
@@ -280,10 +291,9 @@ static int parse_result(char *text, lab_result *res)
         else
             ok = 0;
     }
-    /* The gets are a part of every operation: more of them, or a slower
-     * one than the slowest operation, is a broken peer. */
-    if (!ok || !end || !have_gets || res->get_hist.count > res->hist.count ||
-        (res->get_hist.count && res->get_hist.max > res->hist.max))
+    /* Each histogram exactly once, and the gets a part of every operation
+     * bucket by bucket: anything else is a broken peer. */
+    if (!ok || !end || !have_all || !have_gets || !gets_within(&res->get_hist, &res->hist))
         return -1;
     res->ops = res->hist.count;
     res->pacing_late_p99_ns = lab_hist_percentile(&late, 99);

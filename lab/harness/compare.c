@@ -388,8 +388,11 @@ int lab_compare(const lab_compare_options *o, int argc, char **argv)
                         " only: single-thread lookups far beyond the caches";
     const lab_engine *steady = selected(o, "steady"), *flat = selected(o, LAB_FLAT_BASELINE);
     int run_large = steady && flat && (o->models & 1);
-    /* The floor reading for (b): mixed, closed loop, beside the engines. */
-    const lab_engine *floor = (o->models & 1) ? lab_engine_find(LAB_FLOOR_ENGINE) : NULL;
+    /* The floor reading for (b): mixed, closed loop, beside the engines;
+     * named in --engines, it runs with them instead. */
+    const lab_engine *floor = (o->models & 1) && !selected(o, LAB_FLOOR_ENGINE)
+                                  ? lab_engine_find(LAB_FLOOR_ENGINE)
+                                  : NULL;
 
     const lab_scenario *scenarios[64];
     size_t nsc = 0;

@@ -996,7 +996,10 @@ static void html_row(FILE *f, const lab_result *r, const row_cells *c)
             r->engine, c->ops, c->mean, c->p50, c->p99, c->p999, c->p9999, c->max, c->get_p999,
             c->get_max, c->errors ? " class=bad" : "", (unsigned long long)c->errors, c->amp);
     html_text(f, c->notes);
-    fprintf(f, "</td><td><a href='hgrm/%s.hgrm'>hgrm</a></td></tr>\n", stem);
+    fprintf(f, "</td><td><a href='hgrm/%s.hgrm'>hgrm</a>", stem);
+    if (r->get_hist.count)
+        fprintf(f, " <a href='hgrm/%s.get.hgrm'>gets</a>", stem);
+    fprintf(f, "</td></tr>\n");
 }
 
 static void html_end(FILE *f, const char *busy_why)

@@ -9,9 +9,10 @@
  *   (b) throughput: in mixed (closed loop) steady does at least 1.5x the
  *       operations per second of the best concurrent peer; the line also
  *       gives the floor engine's ops/s in the same run - one cache-line load
- *       per operation and no map, the most any map can do in this lab - so
- *       a factor above floor / best peer reads as out of this machine's
- *       reach rather than as steady's shortfall (it stays a MISS);
+ *       per operation and no map, an estimate of the most any map can do in
+ *       this lab - so a factor above floor / best peer reads as out of this
+ *       machine's reach rather than as steady's shortfall (it stays a MISS);
+ *       a floor that a map outran is called noise, not a ceiling;
  *   (c) single-thread lookups: steady's micro mean at 1M and at 64M keys
  *       is at most 1.25x boost_flat's (a single-threaded flat map, the
  *       fastest plain table there is: the price of being concurrent);

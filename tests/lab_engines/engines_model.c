@@ -239,10 +239,19 @@ static void test_floor_is_a_reading(void **state)
         assert_int_equal(v, lab_value_of(k));
     }
     e->destroy(map);
+    /* pre-sized, so create() would succeed: only the reading_only gate
+     * keeps the floor out of a scenario whose gets may miss */
     lab_settings s = { .seed = 1, .duration_ms = 20, .keys = 1000 };
-    lab_result *r = lab_run(&lab_scenario_growth, e, LAB_CLOSED_LOOP, &s);
+    lab_result *r = lab_run(&lab_scenario_coldstart_presized, e, LAB_CLOSED_LOOP, &s);
     assert_non_null(r);
     assert_true(r->skipped);
+    assert_non_null(strstr(r->skip_reason, "a reading, not a map"));
+    lab_result_free(r);
+    r = lab_run(&lab_scenario_mixed, e, LAB_CLOSED_LOOP, &s);
+    assert_non_null(r);
+    assert_false(r->skipped);
+    assert_true(r->ops > 0);
+    assert_int_equal(r->err_value + r->err_missing + r->err_engine, 0);
     lab_result_free(r);
 }
 

@@ -219,16 +219,24 @@ static void throughput_is_weighed_against_the_floor(void **state)
     (void)state;
     fixture f = { .n = 0 };
     steady_wins(&f);
-    add(&f, "mixed", LAB_FLOOR_ENGINE, LAB_CLOSED_LOOP, 50, 60, 70, 8e6);
+    add(&f, "mixed", LAB_FLOOR_ENGINE, LAB_CLOSED_LOOP, 50, 60, 70, 1e7);
     lab_check c[LAB_VERDICT_CHECKS];
     judge(&f, c);
-    /* 9M against sharded's 5M, not against the floor's 8M */
+    /* 9M against sharded's 5M, not against the floor's 10M */
     assert_int_equal(c[1].status, LAB_CHECK_PASS);
-    assert_non_null(strstr(c[1].detail, "1.60x the best peer: 1.50x is within reach"));
-    assert_non_null(strstr(c[1].detail, "steady is at 112% of the floor"));
+    assert_non_null(strstr(c[1].detail, "2.00x the best peer: the factor needed is within"));
+    assert_non_null(strstr(c[1].detail, "steady is at 90% of the floor"));
+    /* a floor below 1.5x the best peer: out of reach */
+    lab_result *st = find(&f, "mixed", "steady", LAB_CLOSED_LOOP);
+    st->seconds = (double)st->ops / 6e6;
     find(&f, "mixed", LAB_FLOOR_ENGINE, LAB_CLOSED_LOOP)->seconds = 10000 / 7e6;
     judge(&f, c);
-    assert_non_null(strstr(c[1].detail, "1.40x the best peer: 1.50x is out of reach"));
+    assert_int_equal(c[1].status, LAB_CHECK_MISS);
+    assert_non_null(strstr(c[1].detail, "1.40x the best peer: the factor needed is out of"));
+    /* a map faster than the floor: the floor bounds nothing in that run */
+    st->seconds = (double)st->ops / 8e6;
+    judge(&f, c);
+    assert_non_null(strstr(c[1].detail, "this run's floor is noise, not a ceiling"));
     release(&f);
 }
 

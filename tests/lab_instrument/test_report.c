@@ -115,6 +115,7 @@ static void report_matches_results(void **state)
     assert_non_null(strstr(html, "timer overhead"));
     assert_non_null(strstr(html, "plots/spectrum-micro.svg"));
     assert_non_null(strstr(html, "hgrm/micro-open-stall.hgrm"));
+    assert_non_null(strstr(html, "hgrm/micro-open-stall.get.hgrm"));
     assert_null(strstr(html, "http"));  /* no external assets */
     free(html);
 
