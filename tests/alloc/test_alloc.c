@@ -125,29 +125,15 @@ static size_t str_key_of(uint64_t i, unsigned char *buf)
 }
 
 /* The compute function of apply_str_op: checks the key it is shown against a
- * fresh copy, decides as told, and notes what it was shown. */
-struct str_compute_call {
-    const struct op *op;
-    unsigned calls;
-    bool wrong_key;
-    int present;
-    uint64_t value;
-};
-
+ * fresh copy, then decides as told (compute_decide, support.h). */
 static sm_compute_action str_compute_as_told(const void *key, size_t len, int present,
                                              uint64_t *value, void *arg)
 {
-    struct str_compute_call *c = arg;
+    struct compute_call *c = arg;
     unsigned char want[STR_KEY_BUF];
     size_t want_len = str_key_of(c->op->key, want);
-    c->calls++;
     c->wrong_key |= len != want_len || (len > 0 && memcmp(key, want, len) != 0);
-    c->present = present;
-    c->value = *value;
-    if (c->op->action == SM_COMPUTE_SET) {
-        *value = c->op->value;
-    }
-    return c->op->action;
+    return compute_decide(c, present, value);
 }
 
 /*
@@ -164,87 +150,44 @@ static int apply_str_op(struct run *r, const struct op *op, bool *differs, char 
     const void *key = len > 0 ? r->key : NULL;
     uint64_t had = 0;
     bool present = ref_get(&r->ref, op->key, &had);
+    struct outcome want = expected_outcome(op, present, had);
     uint64_t out = 0;
     int rc;
-    int want;
-    bool out_defined = present;
-    uint64_t want_out = had;
-    bool stores = false;
-    struct str_compute_call call = { op, 0, false, -1, 0 };
+    struct compute_call call = { op, 0, -1, 0, false };
     switch (op->kind) {
     case OP_PUT:
         rc = sm_put_str(r->m, key, len, op->value, &out);
-        want = present ? SM_REPLACED : SM_OK;
-        stores = true;
         break;
     case OP_INSERT:
         rc = sm_insert_str(r->m, key, len, op->value, &out);
-        want = present ? SM_EXISTS : SM_OK;
-        stores = !present;
         break;
     case OP_REPLACE:
         rc = sm_replace_str(r->m, key, len, op->value, &out);
-        want = present ? SM_OK : SM_NOT_FOUND;
-        stores = present;
         break;
     case OP_CAS:
         rc = sm_cas_str(r->m, key, len, op->expected, op->value, &out);
-        want = !present ? SM_NOT_FOUND : had == op->expected ? SM_OK : SM_MISMATCH;
-        stores = want == SM_OK;
         break;
     case OP_DELETE:
         rc = sm_delete_str(r->m, key, len, &out);
-        want = present ? SM_OK : SM_NOT_FOUND;
         break;
     case OP_GET_OR_INSERT:
         rc = sm_get_or_insert_str(r->m, key, len, op->value, &out);
-        want = present ? SM_EXISTS : SM_OK;
-        out_defined = true;
-        want_out = present ? had : op->value;
-        stores = !present;
         break;
     case OP_COMPUTE:
         rc = sm_compute_str(r->m, key, len, str_compute_as_told, &call, &out);
-        stores = op->action == SM_COMPUTE_SET;
-        want = stores || (present && op->action == SM_COMPUTE_KEEP) ? SM_OK : SM_NOT_FOUND;
-        out_defined = want == SM_OK;
-        want_out = stores ? op->value : had;
         break;
     case OP_GET:
     default:
         rc = sm_get_str(r->m, key, len, &out);
-        want = present ? SM_OK : SM_NOT_FOUND;
         break;
     }
     /* O2: the caller may reuse its buffer once the call returns; the map
      * must have kept a copy. */
     memset(r->key, 0xa5, len);
-    if (rc == SM_ENOMEM) {
-        return rc;
-    }
-    if (rc != want || (out_defined && out != want_out)) {
-        *differs = true;
-        snprintf(why, why_len,
-                 "%s(key %" PRIu64 ", %zu bytes) returned %s with 0x%" PRIx64
-                 "; the reference says %s%s0x%" PRIx64,
-                 op_names[op->kind], op->key, len, sm_status_str(rc), out, sm_status_str(want),
-                 out_defined ? " with " : ", no value, key held ", out_defined ? want_out : had);
-    } else if (op->kind == OP_COMPUTE &&
-               (call.calls == 0 || call.wrong_key || call.present != present ||
-                call.value != (present ? had : 0))) {
-        *differs = true;
-        snprintf(why, why_len,
-                 "compute(key %" PRIu64 ") showed its function %s, present %d, 0x%" PRIx64
-                 " (%u calls); the reference says %d, 0x%" PRIx64,
-                 op->key, call.wrong_key ? "another key" : "the key", call.present, call.value,
-                 call.calls, present, present ? had : 0);
-    }
-    if (stores) {
-        ref_set(&r->ref, op->key, op->value);
-    } else if (op->kind == OP_DELETE || (op->kind == OP_COMPUTE && op->action == SM_COMPUTE_DELETE)) {
-        ref_delete(&r->ref, op->key);
-    }
-    return rc;
+    char key_text[48];
+    snprintf(key_text, sizeof key_text, "key %" PRIu64 ", %zu bytes", op->key, len);
+    return judge_op(&r->ref, op, present, had, &want, rc, out, &call, key_text, differs, why,
+                    why_len);
 }
 
 /* same_contents (support.h) for either key kind. */

@@ -310,19 +310,8 @@ const char *const op_names[N_OP_KINDS] = {
     "put", "insert", "replace", "cas", "delete", "get", "get_or_insert", "compute",
 };
 
-/* The compute function of apply_op: decides as told, and notes what it was shown. */
-struct compute_call {
-    const struct op *op;
-    unsigned calls;
-    int present;
-    uint64_t value;
-    bool wrong_key;
-};
-
-static sm_compute_action compute_as_told(uint64_t key, int present, uint64_t *value, void *arg)
+sm_compute_action compute_decide(struct compute_call *c, int present, uint64_t *value)
 {
-    struct compute_call *c = arg;
-    (void)key;
     c->calls++;
     c->present = present;
     c->value = *value;
@@ -330,6 +319,12 @@ static sm_compute_action compute_as_told(uint64_t key, int present, uint64_t *va
         *value = c->op->value;
     }
     return c->op->action;
+}
+
+static sm_compute_action compute_as_told(uint64_t key, int present, uint64_t *value, void *arg)
+{
+    (void)key;
+    return compute_decide(arg, present, value);
 }
 
 static sm_compute_action compute_str_as_told(const void *key, size_t len, int present,
@@ -340,7 +335,82 @@ static sm_compute_action compute_str_as_told(const void *key, size_t len, int pr
     /* The function must be shown the key it was called for. */
     if (!string_key(key, len, &decoded) || decoded != c->op->key)
         c->wrong_key = true;
-    return compute_as_told(decoded, present, value, arg);
+    return compute_decide(c, present, value);
+}
+
+struct outcome expected_outcome(const struct op *op, bool present, uint64_t had)
+{
+    /* By default the status defines the out-value only when the key was
+     * there, and then it is the value the key held. */
+    struct outcome o = { SM_NOT_FOUND, present, had, false };
+    switch (op->kind) {
+    case OP_PUT:
+        o.rc = present ? SM_REPLACED : SM_OK;
+        o.stores = true;
+        break;
+    case OP_INSERT:
+        o.rc = present ? SM_EXISTS : SM_OK;
+        o.stores = !present;
+        break;
+    case OP_REPLACE:
+        o.rc = present ? SM_OK : SM_NOT_FOUND;
+        o.stores = present;
+        break;
+    case OP_CAS:
+        o.rc = !present ? SM_NOT_FOUND : had == op->expected ? SM_OK : SM_MISMATCH;
+        o.stores = o.rc == SM_OK;
+        break;
+    case OP_GET_OR_INSERT:
+        o.rc = present ? SM_EXISTS : SM_OK;
+        o.out_defined = true;
+        o.out = present ? had : op->value;
+        o.stores = !present;
+        break;
+    case OP_COMPUTE:
+        o.stores = op->action == SM_COMPUTE_SET;
+        o.rc = o.stores || (present && op->action == SM_COMPUTE_KEEP) ? SM_OK : SM_NOT_FOUND;
+        o.out_defined = o.rc == SM_OK;
+        o.out = o.stores ? op->value : had;
+        break;
+    case OP_DELETE:
+    case OP_GET:
+    default:
+        o.rc = present ? SM_OK : SM_NOT_FOUND;
+        break;
+    }
+    return o;
+}
+
+int judge_op(struct ref *r, const struct op *op, bool present, uint64_t had,
+             const struct outcome *want, int rc, uint64_t out, const struct compute_call *call,
+             const char *key_text, bool *differs, char *why, size_t why_len)
+{
+    if (rc == SM_ENOMEM) {
+        return rc;
+    }
+    if (rc != want->rc || (want->out_defined && out != want->out)) {
+        *differs = true;
+        snprintf(why, why_len,
+                 "%s(%s) returned %s with 0x%" PRIx64 "; the reference says %s%s0x%" PRIx64,
+                 op_names[op->kind], key_text, sm_status_str(rc), out, sm_status_str(want->rc),
+                 want->out_defined ? " with " : ", no value, key held ",
+                 want->out_defined ? want->out : had);
+    } else if (op->kind == OP_COMPUTE &&
+               (call->calls == 0 || call->wrong_key || call->present != present ||
+                call->value != (present ? had : 0))) {
+        *differs = true;
+        snprintf(why, why_len,
+                 "compute(%s) showed its function %s, present %d, 0x%" PRIx64
+                 " (%u calls); the reference says %d, 0x%" PRIx64,
+                 key_text, call->wrong_key ? "another key" : "the key", call->present,
+                 call->value, call->calls, present, present ? had : 0);
+    }
+    if (want->stores) {
+        ref_set(r, op->key, op->value);
+    } else if (op->kind == OP_DELETE || (op->kind == OP_COMPUTE && op->action == SM_COMPUTE_DELETE)) {
+        ref_delete(r, op->key);
+    }
+    return rc;
 }
 
 int apply_op(sm_map *m, struct ref *r, const struct op *op, bool *differs, char *why,
@@ -348,13 +418,9 @@ int apply_op(sm_map *m, struct ref *r, const struct op *op, bool *differs, char 
 {
     uint64_t had = 0;
     bool present = ref_get(r, op->key, &had);
+    struct outcome want = expected_outcome(op, present, had);
     uint64_t out = 0;
     int rc;
-    int want;
-    /* What the out-pointer must receive, when the expected status defines it. */
-    bool out_defined = present;
-    uint64_t want_out = had;
-    bool stores = false;
     struct compute_call call = { op, 0, -1, 0, false };
     unsigned char ks[KEY_STRING_MAX];
     size_t kl = key_string(op->key, ks);
@@ -362,76 +428,38 @@ int apply_op(sm_map *m, struct ref *r, const struct op *op, bool *differs, char 
     switch (op->kind) {
     case OP_PUT:
         rc = str ? sm_put_str(m, ks, kl, op->value, &out) : sm_put(m, op->key, op->value, &out);
-        want = present ? SM_REPLACED : SM_OK;
-        stores = true;
         break;
     case OP_INSERT:
         rc = str ? sm_insert_str(m, ks, kl, op->value, &out)
                  : sm_insert(m, op->key, op->value, &out);
-        want = present ? SM_EXISTS : SM_OK;
-        stores = !present;
         break;
     case OP_REPLACE:
         rc = str ? sm_replace_str(m, ks, kl, op->value, &out)
                  : sm_replace(m, op->key, op->value, &out);
-        want = present ? SM_OK : SM_NOT_FOUND;
-        stores = present;
         break;
     case OP_CAS:
         rc = str ? sm_cas_str(m, ks, kl, op->expected, op->value, &out)
                  : sm_cas(m, op->key, op->expected, op->value, &out);
-        want = !present ? SM_NOT_FOUND : had == op->expected ? SM_OK : SM_MISMATCH;
-        stores = want == SM_OK;
         break;
     case OP_DELETE:
         rc = str ? sm_delete_str(m, ks, kl, &out) : sm_delete(m, op->key, &out);
-        want = present ? SM_OK : SM_NOT_FOUND;
         break;
     case OP_GET_OR_INSERT:
         rc = str ? sm_get_or_insert_str(m, ks, kl, op->value, &out)
                  : sm_get_or_insert(m, op->key, op->value, &out);
-        want = present ? SM_EXISTS : SM_OK;
-        out_defined = true;
-        want_out = present ? had : op->value;
-        stores = !present;
         break;
     case OP_COMPUTE:
         rc = str ? sm_compute_str(m, ks, kl, compute_str_as_told, &call, &out)
                  : sm_compute(m, op->key, compute_as_told, &call, &out);
-        stores = op->action == SM_COMPUTE_SET;
-        want = stores || (present && op->action == SM_COMPUTE_KEEP) ? SM_OK : SM_NOT_FOUND;
-        out_defined = want == SM_OK;
-        want_out = stores ? op->value : had;
         break;
     case OP_GET:
     default:
         rc = map_get(m, op->key, &out);
-        want = present ? SM_OK : SM_NOT_FOUND;
         break;
     }
-    if (rc == SM_ENOMEM) {
-        return rc;
-    }
-    if (rc != want || (out_defined && out != want_out)) {
-        *differs = true;
-        snprintf(why, why_len,
-                 "%s(0x%" PRIx64 ") returned %s with 0x%" PRIx64 "; the reference says %s%s0x%" PRIx64,
-                 op_names[op->kind], op->key, sm_status_str(rc), out, sm_status_str(want),
-                 out_defined ? " with " : ", no value, key held ", out_defined ? want_out : had);
-    } else if (op->kind == OP_COMPUTE && (call.calls == 0 || call.wrong_key || call.present != present ||
-                                          call.value != (present ? had : 0))) {
-        *differs = true;
-        snprintf(why, why_len,
-                 "compute(0x%" PRIx64 ") showed its function present %d, 0x%" PRIx64
-                 " (%u calls); the reference says %d, 0x%" PRIx64,
-                 op->key, call.present, call.value, call.calls, present, present ? had : 0);
-    }
-    if (stores) {
-        ref_set(r, op->key, op->value);
-    } else if (op->kind == OP_DELETE || (op->kind == OP_COMPUTE && op->action == SM_COMPUTE_DELETE)) {
-        ref_delete(r, op->key);
-    }
-    return rc;
+    char key_text[24];
+    snprintf(key_text, sizeof key_text, "0x%" PRIx64, op->key);
+    return judge_op(r, op, present, had, &want, rc, out, &call, key_text, differs, why, why_len);
 }
 
 bool same_contents(sm_map *m, const struct ref *r, char *why, size_t why_len)

@@ -103,6 +103,41 @@ struct op {
     sm_compute_action action; /* compute only: what its function decides */
 };
 
+/* What the reference says op must do to a map in which the key is present
+ * (with value had) or not: the status, whether that status defines the
+ * out-value and which, and whether the op stores op->value. */
+struct outcome {
+    int rc;
+    bool out_defined;
+    uint64_t out;
+    bool stores;
+};
+struct outcome expected_outcome(const struct op *op, bool present, uint64_t had);
+
+/* What a compute function was shown, and the op that tells it what to decide.
+ * compute_decide records one call and decides as op->action says; a caller
+ * that checks the key it was shown sets wrong_key itself. */
+struct compute_call {
+    const struct op *op;
+    unsigned calls;
+    int present;
+    uint64_t value;
+    bool wrong_key;
+};
+sm_compute_action compute_decide(struct compute_call *c, int present, uint64_t *value);
+
+/*
+ * The second half of apply_op, for callers that make the map call
+ * themselves: rc and out are what the map answered, call what a compute
+ * function saw (NULL for other ops), key_text names the key in a reason.
+ * Unless rc is SM_ENOMEM, compares them with want (from expected_outcome)
+ * and applies op to the reference. Returns rc; on a difference writes why
+ * and sets *differs.
+ */
+int judge_op(struct ref *r, const struct op *op, bool present, uint64_t had,
+             const struct outcome *want, int rc, uint64_t out, const struct compute_call *call,
+             const char *key_text, bool *differs, char *why, size_t why_len);
+
 /*
  * Runs op on the map and, unless the map answers SM_ENOMEM, on the reference,
  * and compares the status and every out-value the status defines. Returns the
