@@ -125,19 +125,25 @@ typedef struct compute_ctx {
     uint64_t set_to;
 } compute_ctx;
 
-static sm_compute_action compute_fn(uint64_t key, int present, uint64_t *value, void *ctx)
+/* What both compute functions decide: keep, add set_to (or set it), delete. */
+static sm_compute_action decide(uint8_t action, uint64_t set_to, int present, uint64_t *value)
 {
-    (void)key;
-    const compute_ctx *c = ctx;
-    switch (c->action % 3) {
+    switch (action % 3) {
     case 0:
         return SM_COMPUTE_KEEP;
     case 1:
-        *value = present ? *value + c->set_to : c->set_to;
+        *value = present ? *value + set_to : set_to;
         return SM_COMPUTE_SET;
     default:
         return SM_COMPUTE_DELETE;
     }
+}
+
+static sm_compute_action compute_fn(uint64_t key, int present, uint64_t *value, void *ctx)
+{
+    (void)key;
+    const compute_ctx *c = ctx;
+    return decide(c->action, c->set_to, present, value);
 }
 
 /* The function of a compute that must be refused before it runs. */
@@ -555,15 +561,7 @@ static sm_compute_action compute_str_fn(const void *key, size_t len, int present
     if (key_cmp(c->key, c->len, key, len) != 0 || present != c->present ||
         *value != (present ? c->value : 0))
         c->wrong = 1;
-    switch (c->action % 3) {
-    case 0:
-        return SM_COMPUTE_KEEP;
-    case 1:
-        *value = present ? *value + c->set_to : c->set_to;
-        return SM_COMPUTE_SET;
-    default:
-        return SM_COMPUTE_DELETE;
-    }
+    return decide(c->action, c->set_to, present, value);
 }
 
 /*
