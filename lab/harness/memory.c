@@ -34,7 +34,7 @@
 
 extern char **environ;
 
-static uint64_t rss_now(void)
+uint64_t lab_rss_bytes(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
     if (!f)
@@ -72,7 +72,7 @@ static int measure_here(const lab_engine *e, uint64_t keys, const lab_settings *
 {
     /* the same salt as run.c, so `memory` and the scenarios use the same keys */
     uint64_t salt = lab_mix(s->seed ^ 0x6a09e667f3bcc909u);
-    out->rss_base = rss_now();
+    out->rss_base = lab_rss_bytes();
     void *map = e->create(0);
     if (!map)
         return skip(out, "n/a: engine create() failed");
@@ -84,14 +84,14 @@ static int measure_here(const lab_engine *e, uint64_t keys, const lab_settings *
         rc = e->put(map, k, lab_value_of(k));
     }
     if (rc >= 0) {
-        out->rss_full = rss_now();
+        out->rss_full = lab_rss_bytes();
         out->engine_bytes_full = e->bytes ? e->bytes(map) : 0;
         for (uint64_t i = 0; i < keys && rc >= 0; i++)
             if (deleted_index(i))
                 rc = e->del(map, lab_key_of(i, salt));
     }
     if (rc >= 0) {
-        out->rss_after_delete = rss_now();
+        out->rss_after_delete = lab_rss_bytes();
         out->engine_bytes_after_delete = e->bytes ? e->bytes(map) : 0;
         snprintf(out->note, sizeof out->note, "glibc malloc, nothing trimmed after the deletes");
     }

@@ -25,6 +25,10 @@ typedef struct lab_memory_result {
     char note[160];             /* how the runtime was asked to give memory back, if at all */
 } lab_memory_result;
 
+/* This process's resident set now, in bytes (0 if /proc cannot tell): the
+ * memory measurement's readings and run.c's 10 ms RSS timeline. */
+uint64_t lab_rss_bytes(void);
+
 /* Measures engine e at `keys` entries in a child process started from
  * s->self_exe (in this process when self_exe is NULL). Returns 0, or -1 when
  * the measurement could not be made (out->skipped and out->note say why). */

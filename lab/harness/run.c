@@ -17,6 +17,7 @@
 #include "external/external.h"
 #include "harness/clock.h"
 #include "harness/keys.h"
+#include "harness/memory.h"
 
 extern char **environ;
 
@@ -479,17 +480,6 @@ static void on_event(lab_event_kind kind, uint64_t old_buckets, uint64_t new_buc
     pthread_mutex_unlock(&r->event_lock);
 }
 
-static uint64_t rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f)
-        return 0;
-    unsigned long long size = 0, resident = 0;
-    int ok = fscanf(f, "%llu %llu", &size, &resident) == 2;
-    fclose(f);
-    return ok ? resident * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
-}
-
 static int prefill(run *r)
 {
     const lab_engine *e = r->e;
@@ -743,7 +733,7 @@ static lab_result *run_here(const lab_scenario *sc, const lab_engine *e, lab_loa
             uint64_t now = lab_ticks();
             if (now >= r->t0 && nrss < nrss_cap) {
                 res->rss[nrss].t_ns = lab_ticks_to_ns(now - r->t0);
-                res->rss[nrss].rss_bytes = rss_bytes();
+                res->rss[nrss].rss_bytes = lab_rss_bytes();
                 nrss++;
             }
             if (s->progress && now >= next_progress) {
