@@ -9,15 +9,17 @@
  * cost of zeroing is spread over the writes that first touch each page.
  * The size is passed back to smi_free so no header is needed.
  *
- * Why huge pages only on request: a table filled by incremental migration
- * takes its page faults one by one in the writers that first touch each page.
- * With transparent huge pages each such fault zeroes 2 MiB (and may compact
- * memory first); in the lab's growth scenario that put 3.6-4.1 ms stalls
- * into the *readers'* tail (p99.99), against 0.1-0.2 ms with 4 KiB pages, and
- * a 64M-key pointer chase was no faster on 2 MiB pages on the same machine
- * (docs/BENCHMARKS.md). So only a table the caller asked to pre-size
- * (sm_reserve, sm_new with a capacity), which is faulted in up front inside
- * that call, asks for huge pages (MADV_HUGEPAGE).
+ * Why every large table asks for huge pages (MADV_HUGEPAGE): an
+ * out-of-cache lookup in a big table on 4 KiB pages pays a page walk on top
+ * of its one miss (64M keys: a latency chain of 1.34-1.48x a huge-page pointer
+ * chase, against 1.11x when the table had huge pages). A table filled by
+ * incremental migration takes its faults in the writers, each chunk touching
+ * the pages its keys land on before readers are sent there (migrate.c); with
+ * huge pages such a fault zeroes 2 MiB, a constant inside one write, and
+ * there are 512 times fewer of them. Measured both ways on the same binary
+ * (docs/BENCHMARKS.md, "Huge pages for grown tables"), the growing map's
+ * readers did better on huge pages, not worse. Pre-sized tables (sm_reserve,
+ * sm_new with a capacity) are also faulted in up front (table.c).
  */
 #include "alloc.h"
 
@@ -111,9 +113,9 @@ void *smi_alloc_zeroed(size_t bytes)
     return alloc_block(bytes, 0);
 }
 
-void *smi_alloc_table(size_t bytes, int huge_pages)
+void *smi_alloc_table(size_t bytes)
 {
-    return alloc_block(bytes, huge_pages);
+    return alloc_block(bytes, 1);
 }
 
 void smi_free(void *p, size_t bytes)

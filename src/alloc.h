@@ -12,10 +12,9 @@
  * or injected). Large blocks are mmap'd and zeroed lazily by the kernel. */
 void *smi_alloc_zeroed(size_t bytes);
 
-/* The same for a table: huge_pages asks the kernel for transparent huge
- * pages (only worth it when the caller faults the table in up front, see
- * alloc.c). */
-void *smi_alloc_table(size_t bytes, int huge_pages);
+/* The same for a table: a large one starts on a 2 MiB boundary and asks the
+ * kernel for transparent huge pages (alloc.c says why). */
+void *smi_alloc_table(size_t bytes);
 void smi_free(void *p, size_t bytes);
 
 /*

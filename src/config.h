@@ -69,9 +69,9 @@
 #define SM_CHECK_EVERY 64u
 
 /* Tables of at least this many bytes are mmap'd (lazily zeroed by the kernel,
- * so allocating them costs no pass over the memory). Pre-sized tables of at
- * least a huge page are also asked to use transparent huge pages; tables that
- * grow incrementally are not (alloc.c says why, with the measurement). */
+ * so allocating them costs no pass over the memory). Tables of at least a
+ * huge page also ask for transparent huge pages (alloc.c says why, with the
+ * measurement). */
 #define SM_MMAP_MIN_BYTES (256u * 1024u)
 #define SM_HUGE_PAGE_BYTES (2u * 1024u * 1024u)
 

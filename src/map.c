@@ -273,6 +273,7 @@ static inline __attribute__((always_inline)) int lookup_in(sm_table *t, uint64_t
     for (;;) {
         uint64_t b = home_of_hash(t, h);
         sm_bucket *home = &t->buckets[b];
+        __builtin_prefetch(&t->buckets[next_bucket(t, b)]);  /* as in smi_lookup_home */
         /* Acquire pairs with the release unlock of the home's last writer:
          * its tags, keys and values are visible (O1). */
         uint64_t first = u64_load_acquire(&home->meta);
@@ -583,6 +584,9 @@ static int write_op(sm_map *m, op_args *a)
     for (;;) {
         uint64_t b = home_of_hash(t, h);
         sm_bucket *bk = &t->buckets[b];
+        /* As in smi_lookup_home: the chain usually ends in the next bucket,
+         * which find_locked or smi_place may write. */
+        __builtin_prefetch(&t->buckets[next_bucket(t, b)], 1);
         int frozen;
         uint64_t held = smi_lock_home(bk, &frozen);
         if (frozen) {

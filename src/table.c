@@ -21,7 +21,7 @@ sm_table *smi_table_new(uint64_t nbuckets, int prefault)
     if (nbuckets > (SIZE_MAX - sizeof(sm_table)) / sizeof(sm_bucket))
         return NULL;
     size_t bytes = sizeof(sm_table) + (size_t)nbuckets * sizeof(sm_bucket);
-    sm_table *t = smi_alloc_table(bytes, prefault);
+    sm_table *t = smi_alloc_table(bytes);
     if (!t)
         return NULL;
     if (prefault)

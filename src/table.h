@@ -131,7 +131,7 @@ static inline int meta_same(uint64_t a, uint64_t b)
     return ((a ^ b) & ~META_LOCK) == 0;
 }
 
-/* prefault: fault the table in now, on huge pages (sm_reserve, pre-sized sm_new). */
+/* prefault: fault the whole table in now (sm_reserve, pre-sized sm_new). */
 sm_table *smi_table_new(uint64_t nbuckets, int prefault);
 void smi_table_free(sm_table *t);
 uint64_t smi_table_used(const sm_table *t);
