@@ -93,7 +93,14 @@ typedef struct sm_map sm_map;
 /* sm_options.flags; an unknown bit is SM_EINVAL. */
 /* Keys are byte strings (the *_str functions), not uint64_t. */
 #define SM_STRING_KEYS 1u
-#define SM_FLAGS_KNOWN SM_STRING_KEYS
+/* Keep every table on 4 KiB pages. By default a table of 2 MiB or more asks
+ * for transparent huge pages (madvise MADV_HUGEPAGE), which spares an
+ * out-of-cache lookup a page walk; but when the kernel's THP defrag setting
+ * is "madvise" (its default) and free memory is fragmented, the write that
+ * first touches a huge page of a growing table may compact memory first.
+ * With this flag tables are marked MADV_NOHUGEPAGE instead. */
+#define SM_NO_HUGE_PAGES 2u
+#define SM_FLAGS_KNOWN (SM_STRING_KEYS | SM_NO_HUGE_PAGES)
 
 /* The longest string key accepted (1 GiB); longer is SM_EINVAL. */
 #define SM_STR_KEY_MAX ((size_t)1 << 30)

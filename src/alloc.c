@@ -19,7 +19,9 @@
  * there are 512 times fewer of them. Measured both ways on the same binary
  * (docs/BENCHMARKS.md, "Huge pages for grown tables"), the growing map's
  * readers did better on huge pages, not worse. Pre-sized tables (sm_reserve,
- * sm_new with a capacity) are also faulted in up front (table.c).
+ * sm_new with a capacity) are also faulted in up front (table.c). A map
+ * created with SM_NO_HUGE_PAGES marks its tables MADV_NOHUGEPAGE instead
+ * (steadymap.h says when that is wanted).
  */
 #include "alloc.h"
 
@@ -62,14 +64,22 @@ static int injected_failure(void)
     return n == u64_load_relaxed(&fail_at);
 }
 
-static void *map_pages(size_t bytes, int huge_pages)
+/* What a large block asks of the kernel about transparent huge pages. */
+typedef enum page_policy { PAGES_KERNEL_DEFAULT, PAGES_HUGE, PAGES_SMALL } page_policy;
+
+static void *map_pages(size_t bytes, page_policy pages)
 {
     /* Over-map by one huge page and trim, so a table starts on a 2 MiB
      * boundary and the kernel can back all of it with huge pages. */
-    size_t want = huge_pages && bytes >= SM_HUGE_PAGE_BYTES ? bytes + SM_HUGE_PAGE_BYTES : bytes;
+    size_t want = pages == PAGES_HUGE && bytes >= SM_HUGE_PAGE_BYTES ? bytes + SM_HUGE_PAGE_BYTES : bytes;
     char *raw = mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED)
         return NULL;
+#ifdef MADV_NOHUGEPAGE
+    /* SM_NO_HUGE_PAGES: also when THP is "always" system-wide. */
+    if (pages == PAGES_SMALL)
+        madvise(raw, bytes, MADV_NOHUGEPAGE);
+#endif
     if (want == bytes)
         return raw;
     uintptr_t start = ((uintptr_t)raw + SM_HUGE_PAGE_BYTES - 1) & ~(uintptr_t)(SM_HUGE_PAGE_BYTES - 1);
@@ -90,14 +100,14 @@ static size_t rounded(size_t bytes)
     return (bytes + 63) & ~(size_t)63;
 }
 
-static void *alloc_block(size_t bytes, int huge_pages)
+static void *alloc_block(size_t bytes, page_policy pages)
 {
     if (bytes == 0 || injected_failure())
         return NULL;
     size_t size = rounded(bytes);
     void *p;
     if (size >= SM_MMAP_MIN_BYTES) {
-        p = map_pages(size, huge_pages);
+        p = map_pages(size, pages);
     } else {
         p = aligned_alloc(64, size);
         if (p)
@@ -110,12 +120,12 @@ static void *alloc_block(size_t bytes, int huge_pages)
 
 void *smi_alloc_zeroed(size_t bytes)
 {
-    return alloc_block(bytes, 0);
+    return alloc_block(bytes, PAGES_KERNEL_DEFAULT);
 }
 
-void *smi_alloc_table(size_t bytes)
+void *smi_alloc_table(size_t bytes, int huge_pages)
 {
-    return alloc_block(bytes, 1);
+    return alloc_block(bytes, huge_pages ? PAGES_HUGE : PAGES_SMALL);
 }
 
 void smi_free(void *p, size_t bytes)

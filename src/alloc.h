@@ -12,9 +12,10 @@
  * or injected). Large blocks are mmap'd and zeroed lazily by the kernel. */
 void *smi_alloc_zeroed(size_t bytes);
 
-/* The same for a table: a large one starts on a 2 MiB boundary and asks the
- * kernel for transparent huge pages (alloc.c says why). */
-void *smi_alloc_table(size_t bytes);
+/* The same for a table. With huge_pages a large one starts on a 2 MiB
+ * boundary and asks the kernel for transparent huge pages (alloc.c says why);
+ * without, it is marked so that the kernel never backs it with them. */
+void *smi_alloc_table(size_t bytes, int huge_pages);
 void smi_free(void *p, size_t bytes);
 
 /*

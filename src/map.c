@@ -169,7 +169,7 @@ sm_map *sm_new(const sm_options *opts)
         return NULL;
     }
     uint64_t nb = o.capacity ? smi_buckets_to_hold(o.capacity) : SM_MIN_BUCKETS;
-    sm_table *t = smi_table_new(nb, o.capacity != 0);
+    sm_table *t = smi_table_new(nb, o.capacity != 0, !(o.flags & SM_NO_HUGE_PAGES));
     if (!t) {
         smi_free(m, sizeof *m);
         errno = ENOMEM;
@@ -183,6 +183,7 @@ sm_map *sm_new(const sm_options *opts)
     }
     m->hash_key = hash_key_from_seed(o.seed ? o.seed : random_seed());
     m->string_keys = (o.flags & SM_STRING_KEYS) != 0;
+    m->huge_pages = !(o.flags & SM_NO_HUGE_PAGES);
     if (m->string_keys)
         smi_secret_init(m->secret, o.seed);
     m->str_hash_mask = UINT64_MAX;

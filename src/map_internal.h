@@ -24,6 +24,7 @@ struct sm_map {
     _Alignas(64) sm_table *_Atomic root;
     sm_hash_key hash_key;
     int string_keys;                    /* SM_STRING_KEYS: slots hold key copies */
+    int huge_pages;                     /* tables ask for THP (no SM_NO_HUGE_PAGES) */
     void (*on_resize)(const sm_resize_event *event, void *ctx);
     void *on_resize_ctx;
     void (*free_value)(uint64_t value, void *ctx);

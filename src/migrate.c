@@ -117,7 +117,7 @@ int smi_resize_start(sm_map *m, sm_table *t, uint64_t want)
             flag_store_release(&m->resizing, 0);
             return RESIZE_NOT_NEEDED;
         }
-        nt = smi_table_new(nb, want != 0);
+        nt = smi_table_new(nb, want != 0, m->huge_pages);
         if (!nt) {
             flag_store_release(&m->resizing, 0);
             return SM_ENOMEM;

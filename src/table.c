@@ -14,14 +14,14 @@
 #include "alloc.h"
 #include "map_internal.h"
 
-sm_table *smi_table_new(uint64_t nbuckets, int prefault)
+sm_table *smi_table_new(uint64_t nbuckets, int prefault, int huge_pages)
 {
     if (nbuckets < SM_MIN_BUCKETS)
         nbuckets = SM_MIN_BUCKETS;
     if (nbuckets > (SIZE_MAX - sizeof(sm_table)) / sizeof(sm_bucket))
         return NULL;
     size_t bytes = sizeof(sm_table) + (size_t)nbuckets * sizeof(sm_bucket);
-    sm_table *t = smi_alloc_table(bytes);
+    sm_table *t = smi_alloc_table(bytes, huge_pages);
     if (!t)
         return NULL;
     if (prefault)

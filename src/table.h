@@ -131,8 +131,9 @@ static inline int meta_same(uint64_t a, uint64_t b)
     return ((a ^ b) & ~META_LOCK) == 0;
 }
 
-/* prefault: fault the whole table in now (sm_reserve, pre-sized sm_new). */
-sm_table *smi_table_new(uint64_t nbuckets, int prefault);
+/* prefault: fault the whole table in now (sm_reserve, pre-sized sm_new).
+ * huge_pages: ask for transparent huge pages, else refuse them (alloc.c). */
+sm_table *smi_table_new(uint64_t nbuckets, int prefault, int huge_pages);
 void smi_table_free(sm_table *t);
 uint64_t smi_table_used(const sm_table *t);
 

@@ -137,7 +137,7 @@ static void new_with_unsatisfiable_capacity_fails_with_enomem(void **state)
 static void new_with_unknown_flags_fails_with_einval(void **state)
 {
     (void)state;
-    const uint32_t flags[] = { 2u, 0x80000000u, UINT32_MAX, ~SM_FLAGS_KNOWN };
+    const uint32_t flags[] = { SM_FLAGS_KNOWN + 1u, 0x80000000u, UINT32_MAX, ~SM_FLAGS_KNOWN };
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
         sm_options opts = SM_OPTIONS_INIT;
         opts.flags = flags[i];

@@ -389,6 +389,63 @@ static void churn_at_constant_size_stays_bounded(void **state)
     sm_destroy(m);
 }
 
+/* This process's memory on transparent huge pages, in kB; UINT64_MAX when
+ * the kernel does not say (no /proc/self/smaps_rollup). */
+static uint64_t anon_huge_kb(void)
+{
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    if (!f)
+        return UINT64_MAX;
+    char line[256];
+    uint64_t kb = UINT64_MAX;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "AnonHugePages: %" SCNu64, &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+/* Tables of at least 2 MiB take huge pages unless the map was created with
+ * SM_NO_HUGE_PAGES, pre-sized or grown. A kernel that gives this process no
+ * huge page even when asked (THP "never", or none free) cannot tell the two
+ * apart: the test is skipped there. */
+static void no_huge_pages_flag_keeps_tables_on_small_pages(void **state)
+{
+    (void)state;
+    const uint64_t capacity = 1u << 20;   /* a table of about 28 MiB */
+    const uint64_t one_table_kb = 16u * 1024u;
+    sm_options opts = SM_OPTIONS_INIT;
+    opts.seed = SEED;
+    opts.capacity = capacity;
+
+    uint64_t before = anon_huge_kb();
+    if (before == UINT64_MAX)
+        skip();
+    sm_map *control = sm_new(&opts);
+    assert_non_null(control);
+    uint64_t with_default = anon_huge_kb();
+    sm_destroy(control);
+    if (with_default < before + one_table_kb)
+        skip();
+
+    opts.flags = SM_NO_HUGE_PAGES;
+    before = anon_huge_kb();
+    sm_map *presized = sm_new(&opts);
+    assert_non_null(presized);
+    opts.capacity = 0;
+    sm_map *grown = sm_new(&opts);
+    assert_non_null(grown);
+    for (uint64_t i = 0; i < capacity; i++)
+        assert_int_equal(sm_put(grown, spread_key(i), i, NULL), SM_OK);
+    sm_stats_info st = stats_of(grown);
+    assert_true(st.bytes_held >= one_table_kb * 1024u);
+    uint64_t after = anon_huge_kb();
+    if (after >= before + one_table_kb)
+        fail_msg("SM_NO_HUGE_PAGES maps took %" PRIu64 " kB of huge pages", after - before);
+    sm_destroy(grown);
+    sm_destroy(presized);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -400,6 +457,7 @@ int main(void)
         cmocka_unit_test(reserve_during_a_shrink_still_fits_n),
         cmocka_unit_test(grow_then_shrink),
         cmocka_unit_test(churn_at_constant_size_stays_bounded),
+        cmocka_unit_test(no_huge_pages_flag_keeps_tables_on_small_pages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
