@@ -93,12 +93,14 @@ typedef struct sm_map sm_map;
 /* sm_options.flags; an unknown bit is SM_EINVAL. */
 /* Keys are byte strings (the *_str functions), not uint64_t. */
 #define SM_STRING_KEYS 1u
-/* Keep every table on 4 KiB pages. By default a table of 2 MiB or more asks
- * for transparent huge pages (madvise MADV_HUGEPAGE), which spares an
- * out-of-cache lookup a page walk; but when the kernel's THP defrag setting
- * is "madvise" (its default) and free memory is fragmented, the write that
- * first touches a huge page of a growing table may compact memory first.
- * With this flag tables are marked MADV_NOHUGEPAGE instead. */
+/* Keep the map's tables off transparent huge pages: every table of 256 KiB or
+ * more (those are mmap'd; smaller ones come from malloc), including those
+ * that sm_reserve and later resizes create, is marked MADV_NOHUGEPAGE. By
+ * default a table of 2 MiB or more asks for huge pages (MADV_HUGEPAGE), which
+ * spares an out-of-cache lookup a page walk; but when the kernel's THP defrag
+ * setting is "madvise" (its default) and free memory is fragmented, the write
+ * that first touches a huge page of a growing table may compact memory first.
+ * Use this flag where that stall matters more than lookup speed. */
 #define SM_NO_HUGE_PAGES 2u
 #define SM_FLAGS_KNOWN (SM_STRING_KEYS | SM_NO_HUGE_PAGES)
 

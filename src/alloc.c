@@ -11,8 +11,10 @@
  *
  * Why every large table asks for huge pages (MADV_HUGEPAGE): an
  * out-of-cache lookup in a big table on 4 KiB pages pays a page walk on top
- * of its one miss (64M keys: a latency chain of 1.34-1.48x a huge-page pointer
- * chase, against 1.11x when the table had huge pages). A table filled by
+ * of its one miss (64M keys, same day: a latency chain of 1.34-1.48x a
+ * huge-page pointer chase on 4 KiB pages, 0.98-1.10x in six runs on huge
+ * pages; how much the walk costs varies with the machine's state, run B once
+ * measured 1.11x on 4 KiB pages). A table filled by
  * incremental migration takes its faults in the writers, each chunk touching
  * the pages its keys land on before readers are sent there (migrate.c); with
  * huge pages such a fault zeroes 2 MiB, a constant inside one write, and
@@ -28,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "atomics.h"
 #include "config.h"
@@ -69,28 +72,34 @@ typedef enum page_policy { PAGES_KERNEL_DEFAULT, PAGES_HUGE, PAGES_SMALL } page_
 
 static void *map_pages(size_t bytes, page_policy pages)
 {
+    /* Whole pages: the tail trimmed below must start on a page boundary, or
+     * munmap refuses it and the rest of the over-map stays mapped for good
+     * (smi_free unmaps only the table's own pages). */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t len = (bytes + page - 1) & ~(page - 1);
+    int huge = pages == PAGES_HUGE && len >= SM_HUGE_PAGE_BYTES;
     /* Over-map by one huge page and trim, so a table starts on a 2 MiB
      * boundary and the kernel can back all of it with huge pages. */
-    size_t want = pages == PAGES_HUGE && bytes >= SM_HUGE_PAGE_BYTES ? bytes + SM_HUGE_PAGE_BYTES : bytes;
+    size_t want = huge ? len + SM_HUGE_PAGE_BYTES : len;
     char *raw = mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED)
         return NULL;
 #ifdef MADV_NOHUGEPAGE
     /* SM_NO_HUGE_PAGES: also when THP is "always" system-wide. */
     if (pages == PAGES_SMALL)
-        madvise(raw, bytes, MADV_NOHUGEPAGE);
+        madvise(raw, len, MADV_NOHUGEPAGE);
 #endif
-    if (want == bytes)
+    if (!huge)
         return raw;
     uintptr_t start = ((uintptr_t)raw + SM_HUGE_PAGE_BYTES - 1) & ~(uintptr_t)(SM_HUGE_PAGE_BYTES - 1);
     size_t head = start - (uintptr_t)raw;
-    size_t tail = want - head - bytes;
+    size_t tail = want - head - len;
     if (head)
         munmap(raw, head);
     if (tail)
-        munmap((char *)start + bytes, tail);
+        munmap((char *)start + len, tail);
 #ifdef MADV_HUGEPAGE
-    madvise((void *)start, bytes, MADV_HUGEPAGE);
+    madvise((void *)start, len, MADV_HUGEPAGE);
 #endif
     return (void *)start;
 }

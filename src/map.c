@@ -169,7 +169,8 @@ sm_map *sm_new(const sm_options *opts)
         return NULL;
     }
     uint64_t nb = o.capacity ? smi_buckets_to_hold(o.capacity) : SM_MIN_BUCKETS;
-    sm_table *t = smi_table_new(nb, o.capacity != 0, !(o.flags & SM_NO_HUGE_PAGES));
+    const int huge_pages = !(o.flags & SM_NO_HUGE_PAGES);
+    sm_table *t = smi_table_new(nb, o.capacity != 0, huge_pages);
     if (!t) {
         smi_free(m, sizeof *m);
         errno = ENOMEM;
@@ -183,7 +184,7 @@ sm_map *sm_new(const sm_options *opts)
     }
     m->hash_key = hash_key_from_seed(o.seed ? o.seed : random_seed());
     m->string_keys = (o.flags & SM_STRING_KEYS) != 0;
-    m->huge_pages = !(o.flags & SM_NO_HUGE_PAGES);
+    m->huge_pages = huge_pages;
     if (m->string_keys)
         smi_secret_init(m->secret, o.seed);
     m->str_hash_mask = UINT64_MAX;
@@ -585,9 +586,10 @@ static int write_op(sm_map *m, op_args *a)
     for (;;) {
         uint64_t b = home_of_hash(t, h);
         sm_bucket *bk = &t->buckets[b];
-        /* As in smi_lookup_home: the chain usually ends in the next bucket,
-         * which find_locked or smi_place may write. */
-        __builtin_prefetch(&t->buckets[next_bucket(t, b)], 1);
+        /* As in smi_lookup_home: the next bucket is the usual second line
+         * of a chain. A read prefetch: asking for the line exclusive would
+         * take it from the readers of that bucket, which is another home. */
+        __builtin_prefetch(&t->buckets[next_bucket(t, b)]);
         int frozen;
         uint64_t held = smi_lock_home(bk, &frozen);
         if (frozen) {

@@ -104,10 +104,10 @@ static inline int smi_lookup_home(sm_table *t, uint64_t h, uint64_t key, uint64_
 {
     uint64_t b = home_of_hash(t, h);
     sm_bucket *bk = &t->buckets[b];
-    /* A sixth of the keys at 75% occupancy live past their home, nearly all
-     * of them in the next bucket, and a miss in a home with OVERFLOW goes
-     * there too: asking for its line now overlaps that second miss with the
-     * first (docs/BENCHMARKS.md, "Next-bucket prefetch"). */
+    /* A sixth of the keys at 75% occupancy live past their home, more than
+     * half of those in the next bucket, and a miss in a home with OVERFLOW
+     * goes there too: asking for its line now overlaps that second miss with
+     * the first (docs/BENCHMARKS.md, "Next-bucket prefetch"). */
     __builtin_prefetch(&t->buckets[next_bucket(t, b)]);
     /* Acquire: as in smi_lookup (O1). */
     uint64_t meta = u64_load_acquire(&bk->meta);
