@@ -75,6 +75,13 @@
 #define SM_MMAP_MIN_BYTES (256u * 1024u)
 #define SM_HUGE_PAGE_BYTES (2u * 1024u * 1024u)
 
+/* Homes one iteration step visits inside one epoch section (iter.c). A step
+ * per home paid the epoch entry, the root load and a call for about two
+ * entries; sixteen homes (1 KiB of buckets, ~36 entries at 75%) spread that
+ * over many while a step stays well under a microsecond, so it holds back
+ * reclamation no longer than one write does. */
+#define SM_ITER_STEP_HOMES 16u
+
 /* Writers try to free retired tables every this many operations per thread
  * while any wait (a cheap check of one counter otherwise). */
 #define SM_RECLAIM_EVERY 256u

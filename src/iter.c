@@ -8,9 +8,11 @@
  * next, grown or shrunk. So one step of the iteration is:
  *
  *   1. enter the epoch, load the current root;
- *   2. let b be the home of the cursor there, and hi the first hash of b + 1;
- *   3. collect the keys with hash in [cursor, hi): from b's chain if b is
- *      not FROZEN, else recursively from the next table over the same range;
+ *   2. let b be the home of the cursor there, and hi the first hash of
+ *      b + SM_ITER_STEP_HOMES (or of the table's end);
+ *   3. collect the keys with hash in [cursor, hi): from each home's chain if
+ *      the home is not FROZEN, else recursively from the next table over the
+ *      same part of the range;
  *      each home's chain is read as a validated snapshot, exactly as a get
  *      reads it (O2, I5);
  *   4. cursor = hi; leave the epoch; hand the collected entries out.
@@ -225,7 +227,8 @@ static int refill(sm_iter *it)
         /* Acquire pairs with the root switch (I8). */
         sm_table *t = atomic_load_explicit(&it->map->root, memory_order_acquire);
         uint64_t b = home_of_hash(t, (uint64_t)it->cursor);
-        unsigned __int128 hi = first_hash_of_bucket(b + 1, t->nbuckets);
+        uint64_t end = t->nbuckets - b > SM_ITER_STEP_HOMES ? b + SM_ITER_STEP_HOMES : t->nbuckets;
+        unsigned __int128 hi = first_hash_of_bucket(end, t->nbuckets);
         it->npairs = 0;
         it->next_pair = 0;
         it->keybuf_used = 0;
