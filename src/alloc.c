@@ -14,11 +14,11 @@
  * of its one miss (64M keys, same day: a latency chain of 1.34-1.48x a
  * huge-page pointer chase on 4 KiB pages, 0.98-1.10x in six runs on huge
  * pages; how much the walk costs varies with the machine's state, run B once
- * measured 1.11x on 4 KiB pages). A table filled by
- * incremental migration takes its faults in the writers, each chunk touching
- * the pages its keys land on before readers are sent there (migrate.c); with
- * huge pages such a fault zeroes 2 MiB, a constant inside one write, and
- * there are 512 times fewer of them. Measured both ways on the same binary
+ * measured 1.11x on 4 KiB pages). A table filled by incremental migration
+ * takes its faults in the writers, each chunk touching the pages its keys
+ * land on before readers are sent there (migrate.c); with huge pages such a
+ * fault zeroes 2 MiB, a constant inside one write, and there are 512 times
+ * fewer of them. Measured both ways on the same binary
  * (docs/BENCHMARKS.md, "Huge pages for grown tables"), the growing map's
  * readers did better on huge pages, not worse. Pre-sized tables (sm_reserve,
  * sm_new with a capacity) are also faulted in up front (table.c). A map
