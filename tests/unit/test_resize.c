@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -389,20 +390,28 @@ static void churn_at_constant_size_stays_bounded(void **state)
     sm_destroy(m);
 }
 
-/* This process's memory on transparent huge pages, in kB; UINT64_MAX when
- * the kernel does not say (no /proc/self/smaps_rollup). */
-static uint64_t anon_huge_kb(void)
+/* A "Name:  N kB" line of a /proc/self file, in kB; UINT64_MAX when the file
+ * or the line is missing (e.g. no smaps_rollup before Linux 4.14). */
+static uint64_t proc_kb(const char *path, const char *name)
 {
-    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    FILE *f = fopen(path, "r");
     if (!f)
         return UINT64_MAX;
     char line[256];
     uint64_t kb = UINT64_MAX;
+    size_t len = strlen(name);
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "AnonHugePages: %" SCNu64, &kb) == 1)
+        if (strncmp(line, name, len) == 0 && line[len] == ':' &&
+            sscanf(line + len + 1, "%" SCNu64, &kb) == 1)
             break;
     fclose(f);
     return kb;
+}
+
+/* This process's memory on transparent huge pages, in kB. */
+static uint64_t anon_huge_kb(void)
+{
+    return proc_kb("/proc/self/smaps_rollup", "AnonHugePages");
 }
 
 /* Tables of at least 2 MiB take huge pages unless the map was created with
@@ -449,18 +458,11 @@ static void no_huge_pages_flag_keeps_tables_on_small_pages(void **state)
     sm_destroy(presized);
 }
 
-/* The process's mapped address space, in kB (VmSize). */
+/* The process's mapped address space, in kB. */
 static uint64_t mapped_kb(void)
 {
-    FILE *f = fopen("/proc/self/status", "r");
-    assert_non_null(f);
-    char line[256];
-    uint64_t kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmSize: %" SCNu64, &kb) == 1)
-            break;
-    fclose(f);
-    assert_true(kb > 0);
+    uint64_t kb = proc_kb("/proc/self/status", "VmSize");
+    assert_true(kb != UINT64_MAX && kb > 0);
     return kb;
 }
 
