@@ -215,6 +215,7 @@ typedef struct physical_result {
     uint64_t bytes;           /* buffer size */
     double dependent_ns;      /* pointer chase, 2 MiB pages asked for */
     double independent_ns;    /* independent random loads, same buffer */
+    double hashed_ns;         /* hash a key, load its home line: no compare */
     double dependent_4k_ns;   /* pointer chase, 4 KiB pages */
     double huge_fraction;     /* share of the buffer THP actually backed */
 } physical_result;
@@ -246,7 +247,8 @@ typedef struct built_map {
     uint64_t next_i;          /* throughput loop: next key index */
     uint64_t chain_key, chain_i;
     uint64_t many_i;          /* sm_get_many loop: next batch's first key */
-    double throughput_ns, chain_ns, absent_ns, many_ns;
+    uint64_t bare_i;          /* unsynchronised loop: next key index */
+    double throughput_ns, chain_ns, absent_ns, many_ns, bare_ns;
 } built_map;
 
 int map_build(built_map *b, const char *label, uint64_t n, uint64_t seed);

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 
 #include "bench.h"
+#include "hash.h"
 
 #define LINE 64u
 #define HUGE_PAGE (2u << 20)
@@ -117,6 +118,34 @@ static double independent_round(const line *l, uint64_t n, uint64_t loads,
     return (double)(t1 - t0) / (double)loads;
 }
 
+/* The least any hash lookup does: hash the key and load its home line, behind
+ * a call with sm_get's signature. Nothing compares a key, so nothing here is
+ * a map; the line's first word stands in for the value. */
+__attribute__((noinline)) static int hashed_load(const line *l, uint64_t n,
+                                                  const sm_hash_key *hk,
+                                                  uint64_t key, uint64_t *value)
+{
+    uint64_t h = hash_u64(hk, key);
+    *value = l[(uint64_t)(((unsigned __int128)h * n) >> 64)].pad[0];
+    return 0;
+}
+
+/* One timed round of hashed loads over keys[0..loads), streamed in order as
+ * section 2 streams the map's keys: every key a different random line. */
+static double hashed_round(const line *l, uint64_t n, uint64_t loads,
+                           const sm_hash_key *hk, const uint64_t *keys, uint64_t *sum)
+{
+    uint64_t acc = 0, v;
+    for (uint64_t j = warm_steps(n, loads); j > 0; j--)
+        acc += (uint64_t)hashed_load(l, n, hk, keys[j], &v) + v;
+    uint64_t t0 = bench_cpu_ns();
+    for (uint64_t j = 0; j < loads; j++)
+        acc += (uint64_t)hashed_load(l, n, hk, keys[j], &v) + v;
+    uint64_t t1 = bench_cpu_ns();
+    *sum += acc;
+    return (double)(t1 - t0) / (double)loads;
+}
+
 static double min2(double a, double b) { return a < b ? a : b; }
 
 /* Keeps the loops' results alive so the compiler cannot drop the loads. */
@@ -155,17 +184,22 @@ void physical_measure(const char *label, uint64_t bytes, uint64_t loads,
 
     line *pos = b.lines;
     uint64_t rng = seed | 1, sum = 0;
-    out->dependent_ns = out->independent_ns = 1e300;
+    sm_hash_key hk = hash_key_from_seed(seed);
+    uint64_t *keys = bench_keys_new(seed, per);
+    out->dependent_ns = out->independent_ns = out->hashed_ns = 1e300;
     /* Rounds of the map's loops run in between, so that each ratio of
      * section 2 compares loops that ran under the same conditions. */
     for (int r = 0; r < BENCH_ROUNDS; r++) {
         out->dependent_ns = min2(out->dependent_ns, chase_round(&pos, n, per));
         out->independent_ns = min2(out->independent_ns,
                                    independent_round(b.lines, n, per, &rng, &sum));
+        out->hashed_ns = min2(out->hashed_ns,
+                              hashed_round(b.lines, n, per, &hk, keys, &sum));
         if (between)
             between(ctx);
     }
     sink = (uintptr_t)pos + sum;
+    free(keys);
     munmap(b.map_base, b.map_len);
 
     if (buffer_new(&b, bytes, 0) != 0) {
@@ -195,6 +229,8 @@ void physical_report(const char *label, const physical_result *r)
                    "ns/load", "dependent random load (chase), 2 MiB pages");
     report_labeled("physical", label, "independent_load", r->independent_ns,
                    "ns/load", "independent random loads, 2 MiB pages");
+    report_labeled("physical", label, "hashed_load", r->hashed_ns, "ns/load",
+                   "keyed hash + home line load behind a call, 2 MiB pages");
     report_labeled("physical", label, "dependent_load_4k", r->dependent_4k_ns,
                    "ns/load", "dependent random load (chase), 4 KiB pages");
 }

@@ -115,6 +115,7 @@
 
 #include "alloc.h"
 #include "map_internal.h"
+#include "testing.h"
 
 typedef enum op_kind { OP_PUT, OP_INSERT, OP_REPLACE, OP_CAS, OP_DELETE, OP_COMPUTE } op_kind;
 
@@ -343,7 +344,19 @@ __attribute__((noinline)) int smi_lookup_str(sm_table *t, uint64_t h, const void
     return lookup_in(t, h, 0, key, len, 1, value);
 }
 
-/* The common case inline (smi_lookup_home), everything else in smi_lookup. */
+/* The lookup of sm_get, inside the caller's epoch section: the common case
+ * inline (smi_lookup_home), everything else in smi_lookup. */
+static inline int get_u64(sm_map *m, uint64_t key, uint64_t *value)
+{
+    uint64_t h = hash_u64(&m->hash_key, key);
+    /* Acquire pairs with the release root switch in migrate.c (I8). */
+    sm_table *t = atomic_load_explicit(&m->root, memory_order_acquire);
+    int rc = smi_lookup_home(t, h, key, value);
+    if (rc < 0)
+        rc = smi_lookup(t, h, key, value);
+    return rc;
+}
+
 int sm_get(sm_map *m, uint64_t key, uint64_t *value)
 {
     if (!m || m->string_keys)
@@ -351,14 +364,14 @@ int sm_get(sm_map *m, uint64_t key, uint64_t *value)
     sm_thread *self = smi_epoch_enter();
     if (!self)
         return SM_ENOMEM;
-    uint64_t h = hash_u64(&m->hash_key, key);
-    /* Acquire pairs with the release root switch in migrate.c (I8). */
-    sm_table *t = atomic_load_explicit(&m->root, memory_order_acquire);
-    int rc = smi_lookup_home(t, h, key, value);
-    if (rc < 0)
-        rc = smi_lookup(t, h, key, value);
+    int rc = get_u64(m, key, value);
     smi_epoch_exit(self);
     return rc;
+}
+
+int smi_get_unsynchronised(sm_map *m, uint64_t key, uint64_t *value)
+{
+    return get_u64(m, key, value);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -51,4 +51,12 @@ size_t smi_reclaim(sm_map *m);
  */
 int smi_weaken_string_hash(sm_map *m, uint64_t mask);
 
+/*
+ * sm_get of a uint64 map without its argument checks and without its epoch
+ * section: the same lookup, minus what makes it safe beside writers. Only for
+ * a map no other thread calls meanwhile; the benchmark compares the two to
+ * show what the read side's reclamation costs (docs/BENCHMARKS.md).
+ */
+int smi_get_unsynchronised(sm_map *m, uint64_t key, uint64_t *value);
+
 #endif
