@@ -258,6 +258,11 @@ static void notes_of(const lab_result *r, char *out, size_t n)
         NOTE("STOPPED AT TIME CAP; ");
     if (r->preemptions)
         NOTE("preempted %llu times; ", (unsigned long long)r->preemptions);
+    if (r->stall_max_ns) {
+        char st[32];
+        NOTE("longest stall between operations %s; ",
+             lab_format_ns(st, sizeof st, (double)r->stall_max_ns));
+    }
     if (r->iterations)
         NOTE("%llu full iterations, %.1f ms each; ", (unsigned long long)r->iterations,
              r->iteration_mean_ns / 1e6);

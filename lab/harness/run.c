@@ -138,6 +138,8 @@ typedef struct worker {
     uint64_t last_end;
     uint64_t err_value, err_missing, err_engine, not_issued;
     uint64_t preempted;        /* involuntary context switches while measuring */
+    uint64_t stall_max;        /* closed loop: longest gap between two of its
+                                  operations, in ticks (harness code only) */
     int hit_cap;
     /* WRITER: next stride index; CHURN: live window [lo, hi) */
     uint64_t next, lo, hi;
@@ -368,7 +370,10 @@ static void closed_loop(worker *w)
         }
         if (!next_op(w, &o))
             break;
-        execute(w, &o, lab_ticks());
+        uint64_t start = lab_ticks();
+        if (w->last_end && start > w->last_end && start - w->last_end > w->stall_max)
+            w->stall_max = start - w->last_end;
+        execute(w, &o, start);
     }
 }
 
@@ -581,6 +586,8 @@ static void merge_into(lab_result *res, run *r, unsigned nworkers, size_t nrss)
         }
         res->not_issued += w->not_issued;
         res->preemptions += w->preempted;
+        if (lab_ticks_to_ns(w->stall_max) > res->stall_max_ns)
+            res->stall_max_ns = lab_ticks_to_ns(w->stall_max);
         lab_hist_merge(&res->hist, &w->get_hist);
         lab_hist_merge(&res->hist, &w->write_hist);
         lab_hist_merge(&res->get_hist, &w->get_hist);

@@ -88,6 +88,12 @@ typedef struct lab_result {
     uint64_t preemptions;       /* involuntary context switches of the
                                    measured threads: the scheduler took the
                                    CPU away this often mid-run */
+    uint64_t stall_max_ns;      /* closed loop, in-process engines: the longest
+                                   time a measured thread spent between two of
+                                   its operations, in the harness's own loop
+                                   (no engine code): a stall of the machine
+                                   that any operation could have drawn. 0 = not
+                                   measured */
     uint64_t iterations;        /* range: full passes of the iterator */
     double iteration_mean_ns;
     uint64_t pacing_late_p99_ns;/* open loop: harness wake-up lateness */

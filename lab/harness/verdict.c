@@ -144,6 +144,11 @@ static void check_tails(const lab_verdict_input *in, lab_check *c)
                      lab_format_ns(x, sizeof x, (double)p999_best), best999->engine,
                      lab_format_ns(y, sizeof y, (double)bestmax->get_hist.max), bestmax->engine,
                      lab_check_status_name(part));
+            if (st->stall_max_ns && bestmax->stall_max_ns)
+                add_line(c, "  longest stall of the harness's own loop between two operations (no "
+                            "engine code): steady's run %s, %s's run %s\n",
+                         lab_format_ns(a, sizeof a, (double)st->stall_max_ns), bestmax->engine,
+                         lab_format_ns(b, sizeof b, (double)bestmax->stall_max_ns));
             combine(c, part);
         }
     }
