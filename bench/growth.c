@@ -55,7 +55,8 @@ typedef struct growth_run {
     int waits_known;             /* /proc/thread-self/schedstat was readable */
     uint64_t max_on_cpu;         /* slowest get with its wait taken out, ticks */
     uint64_t slowest_waited;     /* wait inside the slowest get, ticks */
-    uint64_t slow_gets_waiting;  /* of those, waiting for >= 90% of their time */
+    uint64_t slow_gets_waiting;  /* gets slower than SLOW_NS that waited for
+                                    >= 90% of their time */
     /* The control: the reader's own loop between two gets runs no map code,
      * so its stalls are the machine's. */
     uint64_t slow_gaps;          /* gaps between gets longer than SLOW_NS */
