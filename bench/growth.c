@@ -194,13 +194,14 @@ static void *reader(void *arg)
             r->blocked_gets++;
         }
         uint64_t waited = 0;
-        if (d > slow_limit)
+        if (d > slow_limit) {
             r->slow_gets++;
-        if (r->waits_known && d > slow_limit) {
-            waited = waited_inside(&mark, t0, t1);
-            if (waited >= d - d / 10)
-                r->slow_gets_waiting++;
-            since_mark = 0;
+            if (r->waits_known) {
+                waited = waited_inside(&mark, t0, t1);
+                if (waited >= d - d / 10)
+                    r->slow_gets_waiting++;
+                since_mark = 0;
+            }
         } else if (r->waits_known && ++since_mark == WAIT_READ_EVERY) {
             wait_mark_take(&mark);
             since_mark = 0;
