@@ -23,12 +23,18 @@ lab_result *lab_external_run(const lab_scenario *sc, const lab_engine *e, lab_lo
  * its options follow it); NULL when e is not an out-of-process engine. */
 const char *const *lab_external_command(const lab_engine *e);
 
+/* lab_external_exec's status for a peer program killed at its limit. */
+#define LAB_EXTERNAL_KILLED (-2)
+
 /*
  * Runs e's peer program with `args` (NULL-terminated: the mode, then
- * --name=value options) and returns its exit status (or -1 if it could not
- * be started or was killed); *out receives its standard output,
- * NUL-terminated, for the caller to free (NULL if nothing could be read).
+ * --name=value options) and returns its exit status: -1 if it could not be
+ * started or died of a signal, LAB_EXTERNAL_KILLED if it was still running
+ * after limit_ms of wall time (it is then killed, so a hung runtime cannot
+ * hang the comparison). *out receives its standard output, NUL-terminated,
+ * for the caller to free (NULL if nothing could be read).
  */
-int lab_external_exec(const lab_engine *e, const char *const *args, char **out);
+int lab_external_exec(const lab_engine *e, const char *const *args, uint64_t limit_ms,
+                      char **out);
 
 #endif

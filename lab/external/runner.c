@@ -16,6 +16,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,7 @@
 #include <unistd.h>
 
 #include "external/external.h"
+#include "harness/clock.h"
 #include "harness/keys.h"
 #include "harness/memory.h"
 
@@ -31,13 +34,15 @@ extern char **environ;
 
 #define MAX_ARGS 48
 
-/* Reads fd to its end. On running out of memory it keeps draining the pipe
+/* Reads fd to its end, or until deadline_ns (lab_monotonic_ns) passes, when it
+ * stops and sets *late. On running out of memory it keeps draining the pipe
  * (a peer blocked on a full pipe would never exit) and returns NULL. */
-static char *read_to_end(int fd)
+static char *read_to_end(int fd, uint64_t deadline_ns, int *late)
 {
     size_t cap = 1u << 16, len = 0;
     char *buf = malloc(cap);
     char sink[4096];
+    *late = 0;
     for (;;) {
         if (buf && cap - len < 2) {
             char *bigger = realloc(buf, cap * 2);
@@ -49,6 +54,18 @@ static char *read_to_end(int fd)
                 cap *= 2;
             }
         }
+        uint64_t t = lab_monotonic_ns();
+        if (t >= deadline_ns) {
+            *late = 1;
+            break;
+        }
+        uint64_t wait_ms = (deadline_ns - t) / 1000000u + 1;
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        int ready = poll(&pfd, 1, wait_ms > 60000 ? 60000 : (int)wait_ms);
+        if (ready < 0 && errno != EINTR)
+            break;
+        if (ready <= 0)
+            continue;
         ssize_t k = buf ? read(fd, buf + len, cap - len - 1) : read(fd, sink, sizeof sink);
         if (k < 0 && errno == EINTR)
             continue;
@@ -62,7 +79,8 @@ static char *read_to_end(int fd)
     return buf;
 }
 
-int lab_external_exec(const lab_engine *e, const char *const *args, char **out)
+int lab_external_exec(const lab_engine *e, const char *const *args, uint64_t limit_ms,
+                      char **out)
 {
     *out = NULL;
     const char *const *cmd = lab_external_command(e);
@@ -95,13 +113,18 @@ int lab_external_exec(const lab_engine *e, const char *const *args, char **out)
         close(fds[0]);
         return -1;
     }
-    *out = read_to_end(fds[0]);
+    int late;
+    *out = read_to_end(fds[0], lab_monotonic_ns() + limit_ms * 1000000u, &late);
     close(fds[0]);
+    if (late)
+        kill(pid, SIGKILL);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR)
             return -1;
     }
+    if (late)
+        return LAB_EXTERNAL_KILLED;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -350,7 +373,10 @@ lab_result *lab_external_run(const lab_scenario *sc, const lab_engine *e, lab_lo
     if (s->progress)
         lab_progress(sc->name, e->name, model, 0, 0);
     char *out;
-    int rc = lab_external_exec(e, args, &out);
+    /* The run's time cap, plus a minute for the runtime to start, warm up
+     * (Java) and print its histograms. */
+    uint64_t limit_ms = lab_run_cap_ms(sc, model, res->duration_ms) + 60000;
+    int rc = lab_external_exec(e, args, limit_ms, &out);
     if (s->progress)
         lab_progress(sc->name, e->name, model, 1, 1);
     char why[120];
@@ -358,7 +384,10 @@ lab_result *lab_external_run(const lab_scenario *sc, const lab_engine *e, lab_lo
         free(out);
         return res;
     }
-    if (rc != 0)
+    if (rc == LAB_EXTERNAL_KILLED)
+        snprintf(why, sizeof why, "n/a: the %s peer program did not finish within its time cap "
+                 "plus a minute, and was killed", e->name);
+    else if (rc != 0)
         snprintf(why, sizeof why, "n/a: the %s peer program %s (status %d)", e->name,
                  out ? "failed" : "could not be started", rc);
     else
@@ -409,7 +438,7 @@ int lab_external_memory(const lab_engine *e, uint64_t keys, const lab_settings *
     snprintf(a_seed, sizeof a_seed, "--seed=%llu", (unsigned long long)s->seed);
     const char *args[] = { "memory", a_engine, a_keys, a_seed, NULL };
     char *text;
-    int rc = lab_external_exec(e, args, &text);
+    int rc = lab_external_exec(e, args, lab_memory_limit_ms(keys), &text);
     if (rc == 0 && text && parse_memory(text, out) == 0) {
         free(text);
         return 0;
@@ -418,7 +447,10 @@ int lab_external_memory(const lab_engine *e, uint64_t keys, const lab_settings *
     lab_memory_result failed = { .skipped = 1, .keys = keys };
     snprintf(failed.engine, sizeof failed.engine, "%s", e->name);
     snprintf(failed.note, sizeof failed.note, "the %s peer program %s (status %d)", e->name,
-             rc == 0 ? "printed a malformed result" : "failed", rc);
+             rc == 0 ? "printed a malformed result"
+                     : rc == LAB_EXTERNAL_KILLED ? "did not finish in time and was killed"
+                                                 : "failed",
+             rc);
     *out = failed;
     return -1;
 }

@@ -103,6 +103,11 @@ static int measure_here(const lab_engine *e, uint64_t keys, const lab_settings *
     return 0;
 }
 
+uint64_t lab_memory_limit_ms(uint64_t keys)
+{
+    return 60000 + keys / 100;
+}
+
 static int measure_in_child(const lab_engine *e, uint64_t keys, const lab_settings *s,
                             lab_memory_result *out)
 {
@@ -116,19 +121,20 @@ static int measure_in_child(const lab_engine *e, uint64_t keys, const lab_settin
     snprintf(a_fd, sizeof a_fd, "--result-fd=%d", fd);
     char *argv[] = { (char *)s->self_exe, "memory-child", a_en, a_ke, a_se, a_fd, NULL };
     pid_t pid;
-    int ok = 0;
+    int ok = 0, killed = 0;
     if (posix_spawn(&pid, s->self_exe, NULL, NULL, argv, environ) == 0) {
         int status = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-        }
+        killed = lab_wait_child(pid, lab_memory_limit_ms(keys), &status) != 0;
         /* the child exits 1 with a skipped result when the engine failed */
-        ok = WIFEXITED(status) && WEXITSTATUS(status) <= 1 && lseek(fd, 0, SEEK_SET) == 0 &&
-             lab_read_all(fd, out, sizeof *out) == 0;
+        ok = !killed && WIFEXITED(status) && WEXITSTATUS(status) <= 1 &&
+             lseek(fd, 0, SEEK_SET) == 0 && lab_read_all(fd, out, sizeof *out) == 0;
     }
     close(fd);
     if (!ok) {
         init_result(out, e, keys);
-        return skip(out, "n/a: the memory-child process failed (out of memory?)");
+        return skip(out, killed ? "n/a: the memory-child process did not finish in time "
+                                  "(an engine hung or crawled) and was killed"
+                                : "n/a: the memory-child process failed (out of memory?)");
     }
     return out->skipped ? -1 : 0;
 }

@@ -35,6 +35,15 @@ uint64_t lab_rss_bytes(void);
 int lab_memory_measure(const lab_engine *e, uint64_t keys, const lab_settings *s,
                        lab_memory_result *out);
 
+/*
+ * Wall time a measurement at `keys` entries may take before its process is
+ * killed and the row reported n/a: a minute, plus 10 µs per key (220 s at
+ * 16M keys). The in-process engines took 9.6-36 s at 16M keys here
+ * (docs/LAB.md); the limit exists because liburcu's rculfhash once spent 15
+ * minutes in one child (docs/PEERS.md, urcu).
+ */
+uint64_t lab_memory_limit_ms(uint64_t keys);
+
 /* The same measurement for an out-of-process engine, made by the peer's own
  * program (lab/external/). */
 int lab_external_memory(const lab_engine *e, uint64_t keys, const lab_settings *s,

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -804,6 +805,28 @@ int lab_read_all(int fd, void *p, size_t n)
     return 0;
 }
 
+int lab_wait_child(pid_t pid, uint64_t limit_ms, int *status)
+{
+    /* Polled rather than timed by a signal: the lab installs no handlers, and
+     * a child's result is read only after it has ended, so 10 ms of polling
+     * delay cost nothing measured. */
+    const struct timespec poll_step = { 0, 10 * 1000 * 1000 };
+    for (uint64_t waited_ms = 0;; waited_ms += 10) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+        if (r == pid)
+            return 0;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (waited_ms >= limit_ms)
+            break;
+        nanosleep(&poll_step, NULL);
+    }
+    kill(pid, SIGKILL);
+    while (waitpid(pid, status, 0) < 0 && errno == EINTR) {
+    }
+    return -1;
+}
+
 int lab_run_child(const lab_scenario *sc, const lab_engine *e, lab_load_model model,
                   const lab_settings *s, int fd)
 {
@@ -864,18 +887,24 @@ static lab_result *run_fresh(const lab_scenario *sc, const lab_engine *e, lab_lo
                      a_ke, a_ra, a_se, a_fd, s->progress ? "--progress" : NULL, NULL };
     pid_t pid;
     lab_result *res = NULL;
+    int killed = 0;
     if (posix_spawn(&pid, s->self_exe, NULL, NULL, argv, environ) == 0) {
         int status = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-        }
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && lseek(fd, 0, SEEK_SET) == 0)
+        /* The run's own time cap, plus a minute for the child to start, make
+         * its keys and write its result. */
+        uint64_t limit_ms = lab_run_cap_ms(sc, model, lab_effective_duration_ms(sc, s)) + 60000;
+        killed = lab_wait_child(pid, limit_ms, &status) != 0;
+        if (!killed && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+            lseek(fd, 0, SEEK_SET) == 0)
             res = read_child_result(fd);
     }
     close(fd);
     if (!res) {
         res = lab_result_new(sc, e, model, s);
         if (res)
-            lab_result_skip(res, "n/a: the fresh-process child failed");
+            lab_result_skip(res, killed ? "n/a: the fresh-process child did not finish "
+                                          "within its time cap plus a minute, and was killed"
+                                        : "n/a: the fresh-process child failed");
     }
     return res;
 }

@@ -29,6 +29,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "engine.h"
 #include "harness/histogram.h"
@@ -153,6 +154,12 @@ void lab_result_free(lab_result *r);
  * fresh-process children hand results back. Return 0, or -1. */
 int lab_write_all(int fd, const void *p, size_t n);
 int lab_read_all(int fd, void *p, size_t n);
+
+/* Waits for child pid to end, at most limit_ms of wall time: a peer library
+ * that hangs must not hang the whole comparison. Returns 0 with its wait
+ * status in *status; -1 when the limit passed and the child was killed
+ * (SIGKILL, then reaped), or when pid is no child of this process. */
+int lab_wait_child(pid_t pid, uint64_t limit_ms, int *status);
 
 /* The child's half of a fresh-process run: run in this process and write the
  * result to fd. Returns 0 or -1. */

@@ -9,6 +9,7 @@
  *     and range under both load models, and churn, and must come back
  *     measured (not n/a), with operations, timeline windows, no errors, and
  *     for growth every key inserted.
+ * And one the lab must handle: a peer that hangs is killed at its limit.
  * Latencies are not asserted: on a shared two-core machine they say more
  * about the machine than about the peer.
  */
@@ -75,7 +76,7 @@ static void check_streams(const lab_engine *e, uint64_t keys, const lab_zipf *z)
         args[3] = a_zipf;
     }
     char *out;
-    int rc = lab_external_exec(e, args, &out);
+    int rc = lab_external_exec(e, args, 60000, &out);
     assert_int_equal(rc, 0);
     assert_non_null(out);
     char want[64];
@@ -178,6 +179,19 @@ static void test_memory(void **state)
     }
 }
 
+/* A peer program that outlives its limit is killed and reported as such: a
+ * millisecond is less than any runtime here needs to start. */
+static void test_late_peer_is_killed(void **state)
+{
+    (void)state;
+    const char *args[] = { "streams", "--seed=1", "--keys=1000000", NULL };
+    for (size_t i = 0; i < npeers; i++) {
+        char *out;
+        assert_int_equal(lab_external_exec(peers[i], args, 1, &out), LAB_EXTERNAL_KILLED);
+        free(out);
+    }
+}
+
 int main(void)
 {
     size_t n;
@@ -193,6 +207,7 @@ int main(void)
         cmocka_unit_test(test_streams_match_c),
         cmocka_unit_test(test_runs_without_errors),
         cmocka_unit_test(test_memory),
+        cmocka_unit_test(test_late_peer_is_killed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

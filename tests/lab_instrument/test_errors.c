@@ -9,11 +9,18 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "engine.h"
 #include "harness/clock.h"
 #include "harness/run.h"
+
+extern char **environ;
 
 static int dummy_map;
 
@@ -133,6 +140,35 @@ static void range_without_iterate_is_not_applicable(void **state)
     lab_result_free(r);
 }
 
+static pid_t spawn(char *const argv[])
+{
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, argv[0], NULL, NULL, argv, environ), 0);
+    return pid;
+}
+
+/* A child that never ends (a peer library that hangs) is killed at its limit
+ * and reaped, and one that ends in time reports its own exit status. */
+static void hung_child_is_killed(void **state)
+{
+    (void)state;
+    char *const hang[] = { "/bin/sleep", "600", NULL };
+    int status = 0;
+    pid_t pid = spawn(hang);
+    assert_int_equal(lab_wait_child(pid, 50, &status), -1);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+    errno = 0;
+    assert_int_equal(waitpid(pid, &status, WNOHANG), -1);
+    assert_int_equal(errno, ECHILD);
+
+    char *const fails[] = { "/bin/sh", "-c", "exit 3", NULL };
+    pid = spawn(fails);
+    assert_int_equal(lab_wait_child(pid, 60000, &status), 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 3);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -146,6 +182,7 @@ int main(void)
         cmocka_unit_test(wrong_values_and_lost_keys_are_counted),
         cmocka_unit_test(engine_failures_are_counted),
         cmocka_unit_test(range_without_iterate_is_not_applicable),
+        cmocka_unit_test(hung_child_is_killed),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
