@@ -249,6 +249,14 @@ typedef struct built_map {
     uint64_t many_i;          /* sm_get_many loop: next batch's first key */
     uint64_t bare_i;          /* unsynchronised loop: next key index */
     double throughput_ns, chain_ns, absent_ns, many_ns, bare_ns;
+
+    /* The same keys in boost::unordered_flat_map (bench_flat.h), present
+     * from get_prepare to get_finish when the bench was built with Boost. */
+    struct bench_flat *flat;
+    uint64_t flat_i;          /* its throughput loop: next key index */
+    uint64_t flat_chain_key, flat_chain_i;
+    double flat_ns, flat_chain_ns;
+    double flat_bytes_per_entry;
 } built_map;
 
 int map_build(built_map *b, const char *label, uint64_t n, uint64_t seed);

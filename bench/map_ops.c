@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "bench_flat.h"
 #include "testing.h"
 
 /* Keys per sm_get_many call: four of the library's groups of 16 (DESIGN.md,
@@ -124,6 +125,102 @@ void map_report_shape(const built_map *b, const char *label)
                    "%", "share of bytes_held on 2 MiB pages");
 }
 
+/* Untimed gets before each round, as physical.c's warm_steps and for the
+ * same reason: a table that fits in the cache is measured warm. */
+static uint64_t warm_steps(const built_map *b)
+{
+    return b->n < b->per_round / 4 ? b->n : b->per_round / 4;
+}
+
+static void warm(const built_map *b)
+{
+    uint64_t v, steps = warm_steps(b);
+    for (uint64_t i = 0; i < steps; i++)
+        if (sm_get(b->map, b->keys[i], &v) != SM_OK || v != b->keys[i + 1])
+            report_wrong("warm-up get of present key %llu of %llu",
+                         (unsigned long long)i, (unsigned long long)b->n);
+}
+
+/*
+ * The table reference: the same keys in boost::unordered_flat_map, a table
+ * with no concurrency control at all, read by the throughput loop's twin.
+ * Built in get_prepare rather than with the map, so that only one size's
+ * copy is alive at a time. Without Boost these do nothing and b->flat stays
+ * NULL.
+ */
+#ifdef SM_BENCH_HAVE_FLAT
+static void flat_build(built_map *b)
+{
+    progress("map with %llu keys: the same keys into boost::unordered_flat_map",
+             (unsigned long long)b->n);
+    b->flat = bench_flat_new(b->keys, b->n);
+    if (!b->flat) {
+        report_note("boost::unordered_flat_map of %llu keys: out of memory; "
+                    "table reference skipped", (unsigned long long)b->n);
+        return;
+    }
+    if (bench_flat_size(b->flat) != b->n)
+        report_wrong("boost::unordered_flat_map holds %llu of %llu distinct keys",
+                     (unsigned long long)bench_flat_size(b->flat),
+                     (unsigned long long)b->n);
+    b->flat_bytes_per_entry = (double)bench_flat_bytes(b->flat) / (double)b->n;
+}
+
+/* As warm(), over Boost's table; its answers are checked in the timed loops. */
+static void flat_warm(const built_map *b)
+{
+    uint64_t v, steps = warm_steps(b);
+    for (uint64_t i = 0; i < steps; i++)
+        bench_flat_get(b->flat, b->keys[i], &v);
+}
+
+/* One round of the throughput loop and one of the latency chain, as
+ * get_round runs them for the map. The loops are get_round's, written out
+ * again rather than shared through a function pointer: an indirect call
+ * would add to every get of both tables what neither pays in a program. */
+static void flat_round(built_map *b)
+{
+    const uint64_t *k = b->keys;
+    uint64_t n = b->n, per = b->per_round, i = b->flat_i, v;
+    if (!b->flat)
+        return;
+    flat_warm(b);
+    uint64_t t0 = bench_cpu_ns();
+    for (uint64_t j = 0; j < per; j++, i = i + 1 == n ? 0 : i + 1)
+        if (!bench_flat_get(b->flat, k[i], &v) || v != k[i + 1])
+            report_wrong("boost::unordered_flat_map get of present key %llu of %llu",
+                         (unsigned long long)i, (unsigned long long)n);
+    b->flat_ns = bench_best(b->flat_ns, t0, bench_cpu_ns(), per);
+    b->flat_i = i;
+
+    uint64_t key = b->flat_chain_key;
+    i = b->flat_chain_i;
+    flat_warm(b);
+    t0 = bench_cpu_ns();
+    for (uint64_t j = 0; j < per; j++, i = i + 1 == n ? 0 : i + 1) {
+        if (!bench_flat_get(b->flat, key, &v) || v != k[i + 1]) {
+            report_wrong("boost::unordered_flat_map chained get of key %llu of %llu",
+                         (unsigned long long)i, (unsigned long long)n);
+            v = k[i + 1];
+        }
+        key = v;
+    }
+    b->flat_chain_ns = bench_best(b->flat_chain_ns, t0, bench_cpu_ns(), per);
+    b->flat_chain_key = key;
+    b->flat_chain_i = i;
+}
+
+static void flat_free(built_map *b)
+{
+    bench_flat_free(b->flat);
+    b->flat = NULL;
+}
+#else
+static void flat_build(built_map *b) { (void)b; }
+static void flat_round(built_map *b) { (void)b; }
+static void flat_free(built_map *b) { (void)b; }
+#endif
+
 void get_prepare(built_map *b, uint64_t ops)
 {
     b->per_round = ops / BENCH_ROUNDS ? ops / BENCH_ROUNDS : 1;
@@ -132,21 +229,15 @@ void get_prepare(built_map *b, uint64_t ops)
     b->chain_key = b->keys[0];
     b->many_i = 0;
     b->bare_i = b->n / 2;   /* away from the throughput loop's lines */
+    b->flat_i = b->n / 4;
+    b->flat_chain_i = 3 * (b->n / 4);
+    b->flat_chain_key = b->keys[b->flat_chain_i];
     b->throughput_ns = b->chain_ns = b->many_ns = b->bare_ns = 1e300;
+    b->flat_ns = b->flat_chain_ns = 1e300;
+    flat_build(b);
     progress("map with %llu keys: get throughput and latency chain, %d rounds "
              "of %llu gets each", (unsigned long long)b->n, BENCH_ROUNDS,
              (unsigned long long)b->per_round);
-}
-
-/* Untimed gets before each round, as physical.c's warm_steps and for the
- * same reason: a table that fits in the cache is measured warm. */
-static void warm(const built_map *b)
-{
-    uint64_t v, steps = b->n < b->per_round / 4 ? b->n : b->per_round / 4;
-    for (uint64_t i = 0; i < steps; i++)
-        if (sm_get(b->map, b->keys[i], &v) != SM_OK || v != b->keys[i + 1])
-            report_wrong("warm-up get of present key %llu of %llu",
-                         (unsigned long long)i, (unsigned long long)b->n);
 }
 
 void get_round(void *arg)
@@ -182,6 +273,7 @@ void get_round(void *arg)
     }
     b->bare_ns = bench_best(b->bare_ns, t0, bench_cpu_ns(), per);
     b->bare_i = i;
+    flat_round(b);
 
     uint64_t key = b->chain_key;
     i = b->chain_i;
@@ -240,6 +332,7 @@ void get_finish(built_map *b)
                          (unsigned long long)(b->n + j), sm_status_str(rc));
     }
     b->absent_ns = (double)(bench_cpu_ns() - t0) / (double)ops;
+    flat_free(b);
 }
 
 void section_get_report(const built_map *b, const char *label,
@@ -259,6 +352,27 @@ void section_get_report(const built_map *b, const char *label,
     report_labeled("get", label, "get_many_throughput", b->many_ns, "ns/key", what);
     report_labeled("get", label, "get_many_over_get", b->many_ns / b->throughput_ns,
                    "x", "sm_get_many / sm_get throughput (no target)");
+    int flat = b->flat_ns < 1e300;
+    if (flat) {
+        report_labeled("get", label, "boost_flat_throughput", b->flat_ns, "ns/op",
+                       "the throughput loop over boost::unordered_flat_map");
+        report_labeled("get", label, "boost_flat_latency_chain", b->flat_chain_ns, "ns/op",
+                       "the latency chain over boost::unordered_flat_map");
+        report_labeled("get", label, "boost_flat_bytes_per_entry",
+                       b->flat_bytes_per_entry, "B",
+                       "boost::unordered_flat_map's table (2 MiB pages) / entries");
+        report_labeled("get", label, "throughput_over_boost_flat",
+                       b->throughput_ns / b->flat_ns, "x",
+                       "sm_get / boost::unordered_flat_map throughput (no target)");
+    } else {
+#ifdef SM_BENCH_HAVE_FLAT
+        report_note("%s: no boost::unordered_flat_map reference (its table could not "
+                    "be allocated)", label);
+#else
+        report_note("%s: no boost::unordered_flat_map reference (built only where "
+                    "Boost 1.81 is installed: `make peers`)", label);
+#endif
+    }
 
     if (!ref || ref->dependent_ns <= 0) {
         report_note("%s: no physical reference measured (section physical "
@@ -282,6 +396,14 @@ void section_get_report(const built_map *b, const char *label,
     report_labeled("get", label, "get_many_over_independent_load",
                    b->many_ns / ref->independent_ns, "x",
                    "sm_get_many / independent load (no target)");
+    if (flat) {
+        report_labeled("get", label, "boost_flat_over_independent_load",
+                       b->flat_ns / ref->independent_ns, "x",
+                       "boost::unordered_flat_map throughput / independent load (no target)");
+        report_labeled("get", label, "boost_flat_chain_over_dependent_load",
+                       b->flat_chain_ns / ref->dependent_ns, "x",
+                       "boost::unordered_flat_map chain / dependent load (no target)");
+    }
 }
 
 void section_put(built_map *b, const char *label, uint64_t ops)
