@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,15 +33,14 @@ extern char **environ;
 
 #define MAX_ARGS 48
 
-/* Reads fd to its end, or until deadline_ns (lab_monotonic_ns) passes, when it
- * stops and sets *late. On running out of memory it keeps draining the pipe
- * (a peer blocked on a full pipe would never exit) and returns NULL. */
-static char *read_to_end(int fd, uint64_t deadline_ns, int *late)
+/* Reads fd to its end, or until deadline_ns (lab_monotonic_ns) passes. On
+ * running out of memory it keeps draining the pipe (a peer blocked on a full
+ * pipe would never exit) and returns NULL. */
+static char *read_to_end(int fd, uint64_t deadline_ns)
 {
     size_t cap = 1u << 16, len = 0;
     char *buf = malloc(cap);
     char sink[4096];
-    *late = 0;
     for (;;) {
         if (buf && cap - len < 2) {
             char *bigger = realloc(buf, cap * 2);
@@ -55,10 +53,8 @@ static char *read_to_end(int fd, uint64_t deadline_ns, int *late)
             }
         }
         uint64_t t = lab_monotonic_ns();
-        if (t >= deadline_ns) {
-            *late = 1;
+        if (t >= deadline_ns)
             break;
-        }
         uint64_t wait_ms = (deadline_ns - t) / 1000000u + 1;
         struct pollfd pfd = { .fd = fd, .events = POLLIN };
         int ready = poll(&pfd, 1, wait_ms > 60000 ? 60000 : (int)wait_ms);
@@ -113,18 +109,18 @@ int lab_external_exec(const lab_engine *e, const char *const *args, uint64_t lim
         close(fds[0]);
         return -1;
     }
-    int late;
-    *out = read_to_end(fds[0], lab_monotonic_ns() + limit_ms * 1000000u, &late);
+    uint64_t deadline = lab_monotonic_ns() + limit_ms * 1000000u;
+    *out = read_to_end(fds[0], deadline);
     close(fds[0]);
-    if (late)
-        kill(pid, SIGKILL);
+    /* Whatever ended the reading (the end of the output, the deadline, an
+     * error), the peer gets only what is left of its limit to exit. */
+    uint64_t now = lab_monotonic_ns();
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR)
-            return -1;
-    }
-    if (late)
+    int waited = lab_wait_child(pid, now < deadline ? (deadline - now) / 1000000u : 0, &status);
+    if (waited == 1)
         return LAB_EXTERNAL_KILLED;
+    if (waited < 0)
+        return -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -385,8 +381,8 @@ lab_result *lab_external_run(const lab_scenario *sc, const lab_engine *e, lab_lo
         return res;
     }
     if (rc == LAB_EXTERNAL_KILLED)
-        snprintf(why, sizeof why, "n/a: the %s peer program did not finish within its time cap "
-                 "plus a minute, and was killed", e->name);
+        snprintf(why, sizeof why, "n/a: the %s peer program failed to finish within its time "
+                 "cap plus a minute: killed", e->name);
     else if (rc != 0)
         snprintf(why, sizeof why, "n/a: the %s peer program %s (status %d)", e->name,
                  out ? "failed" : "could not be started", rc);
@@ -446,11 +442,12 @@ int lab_external_memory(const lab_engine *e, uint64_t keys, const lab_settings *
     free(text);
     lab_memory_result failed = { .skipped = 1, .keys = keys };
     snprintf(failed.engine, sizeof failed.engine, "%s", e->name);
-    snprintf(failed.note, sizeof failed.note, "the %s peer program %s (status %d)", e->name,
-             rc == 0 ? "printed a malformed result"
-                     : rc == LAB_EXTERNAL_KILLED ? "did not finish in time and was killed"
-                                                 : "failed",
-             rc);
+    if (rc == LAB_EXTERNAL_KILLED)
+        snprintf(failed.note, sizeof failed.note,
+                 "the %s peer program failed to finish in time: killed", e->name);
+    else
+        snprintf(failed.note, sizeof failed.note, "the %s peer program %s (status %d)", e->name,
+                 rc == 0 ? "printed a malformed result" : "failed", rc);
     *out = failed;
     return -1;
 }

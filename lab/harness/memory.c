@@ -124,16 +124,17 @@ static int measure_in_child(const lab_engine *e, uint64_t keys, const lab_settin
     int ok = 0, killed = 0;
     if (posix_spawn(&pid, s->self_exe, NULL, NULL, argv, environ) == 0) {
         int status = 0;
-        killed = lab_wait_child(pid, lab_memory_limit_ms(keys), &status) != 0;
+        int waited = lab_wait_child(pid, lab_memory_limit_ms(keys), &status);
+        killed = waited == 1;
         /* the child exits 1 with a skipped result when the engine failed */
-        ok = !killed && WIFEXITED(status) && WEXITSTATUS(status) <= 1 &&
+        ok = waited == 0 && WIFEXITED(status) && WEXITSTATUS(status) <= 1 &&
              lseek(fd, 0, SEEK_SET) == 0 && lab_read_all(fd, out, sizeof *out) == 0;
     }
     close(fd);
     if (!ok) {
         init_result(out, e, keys);
-        return skip(out, killed ? "n/a: the memory-child process did not finish in time "
-                                  "(an engine hung or crawled) and was killed"
+        return skip(out, killed ? "n/a: the memory-child process failed to finish in time "
+                                  "(an engine hung or crawled): killed"
                                 : "n/a: the memory-child process failed (out of memory?)");
     }
     return out->skipped ? -1 : 0;

@@ -808,23 +808,24 @@ int lab_read_all(int fd, void *p, size_t n)
 int lab_wait_child(pid_t pid, uint64_t limit_ms, int *status)
 {
     /* Polled rather than timed by a signal: the lab installs no handlers, and
-     * a child's result is read only after it has ended, so 10 ms of polling
-     * delay cost nothing measured. */
+     * a child's result is read only after it has ended, so up to 10 ms of
+     * polling delay costs nothing measured. */
     const struct timespec poll_step = { 0, 10 * 1000 * 1000 };
-    for (uint64_t waited_ms = 0;; waited_ms += 10) {
+    uint64_t deadline = lab_monotonic_ns() + limit_ms * 1000000u;
+    for (;;) {
         pid_t r = waitpid(pid, status, WNOHANG);
         if (r == pid)
             return 0;
         if (r < 0 && errno != EINTR)
             return -1;
-        if (waited_ms >= limit_ms)
+        if (lab_monotonic_ns() >= deadline)
             break;
         nanosleep(&poll_step, NULL);
     }
     kill(pid, SIGKILL);
     while (waitpid(pid, status, 0) < 0 && errno == EINTR) {
     }
-    return -1;
+    return 1;
 }
 
 int lab_run_child(const lab_scenario *sc, const lab_engine *e, lab_load_model model,
@@ -893,8 +894,9 @@ static lab_result *run_fresh(const lab_scenario *sc, const lab_engine *e, lab_lo
         /* The run's own time cap, plus a minute for the child to start, make
          * its keys and write its result. */
         uint64_t limit_ms = lab_run_cap_ms(sc, model, lab_effective_duration_ms(sc, s)) + 60000;
-        killed = lab_wait_child(pid, limit_ms, &status) != 0;
-        if (!killed && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+        int waited = lab_wait_child(pid, limit_ms, &status);
+        killed = waited == 1;
+        if (waited == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
             lseek(fd, 0, SEEK_SET) == 0)
             res = read_child_result(fd);
     }
@@ -902,8 +904,8 @@ static lab_result *run_fresh(const lab_scenario *sc, const lab_engine *e, lab_lo
     if (!res) {
         res = lab_result_new(sc, e, model, s);
         if (res)
-            lab_result_skip(res, killed ? "n/a: the fresh-process child did not finish "
-                                          "within its time cap plus a minute, and was killed"
+            lab_result_skip(res, killed ? "n/a: the fresh-process child failed to finish "
+                                          "within its time cap plus a minute: killed"
                                         : "n/a: the fresh-process child failed");
     }
     return res;

@@ -155,10 +155,11 @@ void lab_result_free(lab_result *r);
 int lab_write_all(int fd, const void *p, size_t n);
 int lab_read_all(int fd, void *p, size_t n);
 
-/* Waits for child pid to end, at most limit_ms of wall time: a peer library
- * that hangs must not hang the whole comparison. Returns 0 with its wait
- * status in *status; -1 when the limit passed and the child was killed
- * (SIGKILL, then reaped), or when pid is no child of this process. */
+/* Waits for child pid to end, at most limit_ms of wall time (0: only reaps a
+ * child that has already ended): a peer library that hangs must not hang
+ * the whole comparison. Returns 0 when it ended by itself, 1 when the limit
+ * passed and it was killed (SIGKILL, then reaped), with its wait status in
+ * *status either way; -1 when pid is no child of this process. */
 int lab_wait_child(pid_t pid, uint64_t limit_ms, int *status);
 
 /* The child's half of a fresh-process run: run in this process and write the
