@@ -85,7 +85,6 @@ static uint64_t waited_inside(wait_mark *w, uint64_t t0, uint64_t t1)
     return inside >= (double)(t1 - t0) ? t1 - t0 : (uint64_t)inside;
 }
 
-
 /*
  * One thread's operations slower than SLOW_NS, held against the time it spent
  * waiting for a CPU (runnable, not running) inside them, from the kernel's
@@ -167,11 +166,14 @@ typedef struct growth_run {
     uint64_t writer_preempted, reader_preempted;
     uint64_t reserve_ns;
     uint64_t grows;
-    /* Each thread's slow operations against its wait for a CPU. */
-    slow_ops slow_gets, slow_puts;
+    /* Each thread's slow operations against its wait for a CPU, updated by
+     * every operation: the writer's on a cache line of its own, so the two
+     * threads do not pass a line back and forth. */
+    slow_ops slow_gets;
+    _Alignas(64) slow_ops slow_puts;
     /* The control: the reader's own loop between two gets runs no map code,
      * so its stalls are the machine's. */
-    uint64_t slow_gaps;          /* gaps between gets longer than SLOW_NS */
+    _Alignas(64) uint64_t slow_gaps;  /* gaps between gets longer than SLOW_NS */
     uint64_t max_gap;            /* ticks */
 } growth_run;
 
