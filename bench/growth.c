@@ -51,7 +51,7 @@ static int read_wait_ns(int fd, uint64_t *ns)
     return 0;
 }
 
-/* Where the reader last read its run delay: the value and the TSC then. */
+/* Where a thread last read its run delay: the value and the TSC then. */
 typedef struct wait_mark {
     int fd;
     uint64_t wait_ns;
@@ -68,9 +68,9 @@ static int wait_mark_take(wait_mark *w)
 }
 
 /*
- * Ticks of [t0, t1) the reader spent waiting for a CPU, at least: the run
- * delay added since the last mark, less the part of the window outside the
- * get (which may hold all of the rest). Moves the mark to now.
+ * Ticks of [t0, t1) the calling thread spent waiting for a CPU, at least: the
+ * run delay added since the last mark, less the part of the window outside
+ * the operation (which may hold all of the rest). Moves the mark to now.
  */
 static uint64_t waited_inside(wait_mark *w, uint64_t t0, uint64_t t1)
 {
