@@ -20,19 +20,16 @@
 #include <new>
 #include <utility>
 
-#include <sys/mman.h>
-
 #include <boost/container_hash/hash.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
 
 #include "bench_flat.h"
+#include "pages.h"
 
 namespace {
 
-constexpr std::size_t huge_page = std::size_t(2) << 20;
-
-/* Whole 2 MiB pages from mmap, aligned to one so each can be a huge page;
- * counts the bytes it holds into *held, the table's footprint. */
+/* The bench's table pages (pages.h), as the map's and the physical buffers'
+ * are; counts the bytes it holds into *held, the table's footprint. */
 template <class T> struct huge_page_allocator {
     using value_type = T;
     std::size_t *held;
@@ -42,32 +39,16 @@ template <class T> struct huge_page_allocator {
 
     T *allocate(std::size_t n)
     {
-        std::size_t bytes = rounded(n * sizeof(T));
-        void *raw = mmap(nullptr, bytes + huge_page, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (raw == MAP_FAILED)
+        void *p = bench_pages_map(n * sizeof(T), 1);
+        if (!p)
             throw std::bad_alloc();
-        auto base = reinterpret_cast<std::uintptr_t>(raw);
-        std::uintptr_t start = (base + huge_page - 1) & ~(huge_page - 1);
-        /* Trim the unaligned head and the tail beyond the rounded size. */
-        if (start > base)
-            munmap(raw, start - base);
-        std::size_t tail = base + bytes + huge_page - (start + bytes);
-        if (tail)
-            munmap(reinterpret_cast<void *>(start + bytes), tail);
-        madvise(reinterpret_cast<void *>(start), bytes, MADV_HUGEPAGE);
-        *held += bytes;
-        return reinterpret_cast<T *>(start);
+        *held += bench_pages_bytes(n * sizeof(T));
+        return static_cast<T *>(p);
     }
     void deallocate(T *p, std::size_t n)
     {
-        munmap(p, rounded(n * sizeof(T)));
-        *held -= rounded(n * sizeof(T));
-    }
-
-    static std::size_t rounded(std::size_t bytes)
-    {
-        return (bytes + huge_page - 1) / huge_page * huge_page;
+        bench_pages_unmap(p, n * sizeof(T));
+        *held -= bench_pages_bytes(n * sizeof(T));
     }
 };
 template <class T, class U>

@@ -6,13 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "bench.h"
 #include "hash.h"
+#include "pages.h"
 
 #define LINE 64u
-#define HUGE_PAGE (2u << 20)
 
 typedef struct line {
     struct line *next;
@@ -20,32 +19,6 @@ typedef struct line {
 } line;
 
 _Static_assert(sizeof(line) == LINE, "one chase step must be one cache line");
-
-/*
- * A buffer aligned to 2 MiB, so that with huge pages asked for every page of
- * it can be a huge page. The caller unmaps map_base / map_len.
- */
-typedef struct buffer {
-    line *lines;
-    void *map_base;
-    size_t map_len;
-} buffer;
-
-static int buffer_new(buffer *b, size_t bytes, int huge)
-{
-    b->map_len = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE + HUGE_PAGE;
-    b->map_base = mmap(NULL, b->map_len, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (b->map_base == MAP_FAILED)
-        return -1;
-    uintptr_t p = ((uintptr_t)b->map_base + HUGE_PAGE - 1) &
-                  ~(uintptr_t)(HUGE_PAGE - 1);
-    b->lines = (line *)p;
-    /* THP is "madvise" on our machines; NOHUGEPAGE makes the 4 KiB run mean
-     * 4 KiB pages also where THP is "always". */
-    madvise(b->lines, b->map_len - HUGE_PAGE, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
-    return 0;
-}
 
 /*
  * Sattolo's shuffle: a uniformly random permutation with one cycle, so the
@@ -166,8 +139,8 @@ void physical_measure(const char *label, uint64_t bytes, uint64_t loads,
     progress("physical %s: %.1f MiB buffer, %llu loads per loop", label,
              (double)bytes / 1048576.0, (unsigned long long)loads);
     uint32_t *succ = cyclic_permutation(n, seed);
-    buffer b;
-    if (!succ || buffer_new(&b, bytes, 1) != 0) {
+    line *lines = succ ? bench_pages_map(bytes, 1) : NULL;
+    if (!lines) {
         report_note("%s: cannot allocate %.1f MiB; physical reference skipped",
                     label, (double)bytes / 1048576.0);
         free(succ);
@@ -176,13 +149,13 @@ void physical_measure(const char *label, uint64_t bytes, uint64_t loads,
         return;
     }
     uint64_t huge0 = bench_anon_huge_bytes();
-    link_lines(b.lines, succ, n);
+    link_lines(lines, succ, n);
     uint64_t huge1 = bench_anon_huge_bytes();
     out->huge_fraction = huge1 > huge0 ? (double)(huge1 - huge0) / (double)bytes : 0.0;
     if (out->huge_fraction > 1.0)
         out->huge_fraction = 1.0;   /* the last huge page is partly used */
 
-    line *pos = b.lines;
+    line *pos = lines;
     uint64_t rng = seed | 1, sum = 0;
     sm_hash_key hk = hash_key_from_seed(seed);
     uint64_t *keys = bench_keys_new(seed, per);
@@ -192,28 +165,29 @@ void physical_measure(const char *label, uint64_t bytes, uint64_t loads,
     for (int r = 0; r < BENCH_ROUNDS; r++) {
         out->dependent_ns = min2(out->dependent_ns, chase_round(&pos, n, per));
         out->independent_ns = min2(out->independent_ns,
-                                   independent_round(b.lines, n, per, &rng, &sum));
+                                   independent_round(lines, n, per, &rng, &sum));
         out->hashed_ns = min2(out->hashed_ns,
-                              hashed_round(b.lines, n, per, &hk, keys, &sum));
+                              hashed_round(lines, n, per, &hk, keys, &sum));
         if (between)
             between(ctx);
     }
     sink = (uintptr_t)pos + sum;
     free(keys);
-    munmap(b.map_base, b.map_len);
+    bench_pages_unmap(lines, bytes);
 
-    if (buffer_new(&b, bytes, 0) != 0) {
+    lines = bench_pages_map(bytes, 0);
+    if (!lines) {
         report_note("%s: cannot allocate the 4 KiB-page buffer; skipped", label);
         free(succ);
         return;
     }
-    link_lines(b.lines, succ, n);
-    pos = b.lines;
+    link_lines(lines, succ, n);
+    pos = lines;
     out->dependent_4k_ns = 1e300;
     for (int r = 0; r < BENCH_ROUNDS; r++)
         out->dependent_4k_ns = min2(out->dependent_4k_ns, chase_round(&pos, n, per));
     sink = (uintptr_t)pos;
-    munmap(b.map_base, b.map_len);
+    bench_pages_unmap(lines, bytes);
     free(succ);
 }
 

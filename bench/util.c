@@ -1,15 +1,17 @@
 /*
- * util.c — clocks, the histogram, key arrays and /proc readings for
- * steadymap-bench.
+ * util.c — clocks, the histogram, key arrays, page mappings and /proc
+ * readings for steadymap-bench.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
+#include "pages.h"
 
 void bench_size_label(char *buf, size_t len, uint64_t n)
 {
@@ -141,4 +143,33 @@ void progress(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+}
+
+size_t bench_pages_bytes(size_t bytes)
+{
+    return (bytes + BENCH_HUGE_PAGE - 1) / BENCH_HUGE_PAGE * BENCH_HUGE_PAGE;
+}
+
+void *bench_pages_map(size_t bytes, int huge)
+{
+    size_t len = bench_pages_bytes(bytes);
+    /* Over-map by one huge page, then trim the unaligned head and the tail. */
+    char *raw = mmap(NULL, len + BENCH_HUGE_PAGE, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
+        return NULL;
+    uintptr_t start = ((uintptr_t)raw + BENCH_HUGE_PAGE - 1) & ~(uintptr_t)(BENCH_HUGE_PAGE - 1);
+    size_t head = start - (uintptr_t)raw, tail = BENCH_HUGE_PAGE - head;
+    if (head)
+        munmap(raw, head);
+    if (tail)
+        munmap((char *)start + len, tail);
+    madvise((void *)start, len, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+    return (void *)start;
+}
+
+void bench_pages_unmap(void *p, size_t bytes)
+{
+    if (p)
+        munmap(p, bench_pages_bytes(bytes));
 }
