@@ -266,6 +266,8 @@ static void notes_of(const lab_result *r, char *out, size_t n)
     if (r->iterations)
         NOTE("%llu full iterations, %.1f ms each; ", (unsigned long long)r->iterations,
              r->iteration_mean_ns / 1e6);
+    if (r->runs > 1)
+        NOTE("%u fills of a fresh map; ", r->runs);
     if (r->nevents)
         NOTE("%zu resize events; ", r->nevents);
     if (len >= 2 && len < n)
@@ -386,8 +388,10 @@ static void walk_table(const lab_report *rep, const lab_scenario *sc, lab_load_m
 static void run_shape(const lab_result *r, const lab_scenario *sc, char *out, size_t n)
 {
     if (sc->workload == LAB_WORKLOAD_GROWTH)
-        snprintf(out, n, "%u threads (%u writing), from empty to %llu keys, until the last key is in",
-                 r->threads, sc->writers, (unsigned long long)r->keys);
+        snprintf(out, n,
+                 "%u threads (%u writing), from empty to %llu keys, until the last key is in; "
+                 "fresh maps filled again until %u ms add up",
+                 r->threads, sc->writers, (unsigned long long)r->keys, r->duration_ms);
     else
         snprintf(out, n, "%u thread%s%s, %llu keys, %u ms", r->threads, r->threads == 1 ? "" : "s",
                  sc->iterator ? " + 1 iterator" : "", (unsigned long long)r->keys, r->duration_ms);

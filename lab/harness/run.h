@@ -100,6 +100,8 @@ typedef struct lab_result {
     uint64_t pacing_late_p99_ns;/* open loop: harness wake-up lateness */
     int spin_pacing;            /* open loop: 1 = spin to each start, 0 = sleep */
     uint64_t engine_bytes;      /* engine->bytes() after the run, 0 = n/a */
+    unsigned runs;              /* growth: fills of a fresh map added up here
+                                   (lab_run); 1 elsewhere */
 
     lab_hist hist;              /* every measured operation */
     lab_hist get_hist;          /* the gets among them */
