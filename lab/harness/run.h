@@ -147,6 +147,9 @@ void lab_progress(const char *scenario, const char *engine, lab_load_model model
  * a result with .skipped set. Scenarios with .fresh_process run in a child
  * started from settings->self_exe when it is set. Out-of-process engines
  * (e->out_of_process) are run by their peer program (lab/external/).
+ * Growth, which ends when its last key is in, is filled again on fresh maps
+ * until its runs add up to the scenario's duration; the result is their sum
+ * (.runs says how many).
  */
 lab_result *lab_run(const lab_scenario *sc, const lab_engine *e, lab_load_model model,
                     const lab_settings *s);
