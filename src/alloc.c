@@ -27,6 +27,7 @@
  */
 #include "alloc.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -171,20 +172,28 @@ void smi_free_small(void *p, size_t bytes, int counted)
     free(p);
 }
 
-void smi_prefault(void *p, size_t bytes)
+int smi_prefault(void *p, size_t bytes)
 {
     size_t size = rounded(bytes);
     /* Small blocks come from malloc and were memset above: already touched. */
     if (size < SM_MMAP_MIN_BYTES)
-        return;
+        return 0;
 #ifdef MADV_POPULATE_WRITE
-    /* One system call faults the whole range (Linux 5.14+). */
+    /* One system call faults the whole range (Linux 5.14+). Should it fail
+     * for want of memory (ENOMEM), touching the pages one by one would only
+     * wake the OOM killer: report it instead. An older kernel (EINVAL) or an
+     * interrupted call falls through to the loop. (Under a memory cgroup's
+     * limit, Linux 6.18 here kills the process inside this call; see the
+     * header, sm_options.capacity.) */
     if (madvise(p, size, MADV_POPULATE_WRITE) == 0)
-        return;
+        return 0;
+    if (errno == ENOMEM)
+        return -1;
 #endif
     /* Otherwise touch one word per page with an atomic add of zero: a write
      * the compiler cannot drop and that changes no content (the header of
      * the table is already filled in). */
     for (size_t off = 0; off < size; off += 4096)
         atomic_fetch_add_explicit((atomic_u64 *)((char *)p + off), 0, memory_order_relaxed);
+    return 0;
 }

@@ -29,7 +29,9 @@ void *smi_alloc_small(size_t bytes, int *counted);
 void smi_free_small(void *p, size_t bytes, int counted);
 
 /* Fault in every page of a block now (for callers that asked to pay up front:
- * sm_reserve, sm_new with a capacity), so later writes take no page fault. */
-void smi_prefault(void *p, size_t bytes);
+ * sm_reserve, sm_new with a capacity), so later writes take no page fault.
+ * Returns 0, or -1 when the kernel had no memory for the pages (the block
+ * stays allocated; the caller frees it and reports SM_ENOMEM). */
+int smi_prefault(void *p, size_t bytes);
 
 #endif

@@ -14,7 +14,7 @@
  *      the home is not FROZEN, else recursively from the next table over the
  *      same part of the range;
  *      each home's chain is read as a validated snapshot, exactly as a get
- *      reads it (O2, I5);
+ *      reads it (S2, I5);
  *   4. cursor = hi; leave the epoch; hand the collected entries out.
  *
  * Guarantees (tested under forced grows and shrinks):
@@ -27,6 +27,10 @@
  *       iteration (the moment of the snapshot).
  *   G4  A key inserted or deleted during the iteration may or may not be
  *       returned.
+ *
+ * A map with a free_value callback gets each value read again when
+ * sm_iter_next hands it out (a lookup per entry), because values collected in
+ * an earlier call are no longer protected by then (steadymap.h, R1).
  *
  * String keys are copied into the iterator's own buffer during the step, while
  * the epoch still keeps the map's copies alive; sm_iter_next_str hands out
@@ -136,7 +140,7 @@ static int snapshot_home(sm_iter *it, sm_table *t, uint64_t b, unsigned __int128
         for (unsigned i = 0; i < SM_SLOTS; i++) {
             if (meta_tag(meta, i) < 2)
                 continue;
-            /* Acquire: O1 for the value, O2 for the re-read below. */
+            /* Acquire: S1 for the value, S2 for the re-read below. */
             uint64_t k = u64_load_acquire(&bk->slot[i].key);
             uint64_t v = u64_load_acquire(&bk->slot[i].value);
             uint64_t h = smi_slot_hash(m, k);
@@ -243,39 +247,73 @@ static int refill(sm_iter *it)
     return SM_OK;
 }
 
+/*
+ * With a free_value callback, a value collected during an earlier call may
+ * have been replaced and handed to free_value since: R1 protects a value only
+ * from the call that returns it. So each one is read again here, inside this
+ * call (and the caller's guard, if any), the way a get reads it. A key
+ * deleted since its step is skipped (G4); the value returned is the key's
+ * value at this moment (G3).
+ */
+
 int sm_iter_next(sm_iter *it, uint64_t *key, uint64_t *value)
 {
     if (!it || it->map->string_keys)
         return SM_EINVAL;
-    int rc = refill(it);
-    if (rc != SM_OK)
-        return rc;
-    if (key)
-        *key = it->pairs[2 * it->next_pair];
-    if (value)
-        *value = it->pairs[2 * it->next_pair + 1];
-    it->next_pair++;
-    return SM_OK;
+    for (;;) {
+        int rc = refill(it);
+        if (rc != SM_OK)
+            return rc;
+        uint64_t k = it->pairs[2 * it->next_pair];
+        uint64_t v = it->pairs[2 * it->next_pair + 1];
+        if (it->map->free_value) {
+            rc = sm_get(it->map, k, &v);
+            if (rc < 0)
+                return rc;  /* SM_ENOMEM, the walk not advanced */
+            if (rc == SM_NOT_FOUND) {
+                it->next_pair++;
+                continue;
+            }
+        }
+        it->next_pair++;
+        if (key)
+            *key = k;
+        if (value)
+            *value = v;
+        return SM_OK;
+    }
 }
 
 int sm_iter_next_str(sm_iter *it, const void **key, size_t *len, uint64_t *value)
 {
     if (!it || !it->map->string_keys)
         return SM_EINVAL;
-    int rc = refill(it);
-    if (rc != SM_OK)
-        return rc;
-    const unsigned char *rec = it->keybuf + it->pairs[2 * it->next_pair];
-    size_t n;
-    memcpy(&n, rec, sizeof n);
-    if (key)
-        *key = rec + sizeof n;
-    if (len)
-        *len = n;
-    if (value)
-        *value = it->pairs[2 * it->next_pair + 1];
-    it->next_pair++;
-    return SM_OK;
+    for (;;) {
+        int rc = refill(it);
+        if (rc != SM_OK)
+            return rc;
+        const unsigned char *rec = it->keybuf + it->pairs[2 * it->next_pair];
+        size_t n;
+        memcpy(&n, rec, sizeof n);
+        uint64_t v = it->pairs[2 * it->next_pair + 1];
+        if (it->map->free_value) {
+            rc = sm_get_str(it->map, rec + sizeof n, n, &v);
+            if (rc < 0)
+                return rc;
+            if (rc == SM_NOT_FOUND) {
+                it->next_pair++;
+                continue;
+            }
+        }
+        it->next_pair++;
+        if (key)
+            *key = rec + sizeof n;
+        if (len)
+            *len = n;
+        if (value)
+            *value = v;
+        return SM_OK;
+    }
 }
 
 void sm_iter_free(sm_iter *it)

@@ -79,19 +79,19 @@
  *
  * Ordering guarantees
  * -------------------
- *   O1  A writer's slot stores are release; the meta store that publishes a
+ *   S1  A writer's slot stores are release; the meta store that publishes a
  *       slot is release; readers load meta, keys and values with acquire. So
  *       a get that returns a value sees what the putting thread wrote before
  *       its put (M1 in the header), also when the value was copied by a
  *       migration (the copy loads acquire and stores release).
- *   O2  Seqlock validation without a write-side "odd" state: a reader only
+ *   S2  Seqlock validation without a write-side "odd" state: a reader only
  *       accepts data read between two equal meta words, and a writer changes
  *       a meta word (its lock CAS reads the version the freeing delete set)
  *       before it writes a reused slot with release stores (I4). A reader
  *       that reads such a store therefore sees the changed version on its
  *       re-read. Writers never leave a bucket in a state readers must wait
  *       out; the LOCK bit is masked off by readers.
- *   O3  Linearization points: a successful insert or delete at the release
+ *   S3  Linearization points: a successful insert or delete at the release
  *       store of the meta word that publishes the tag change; a replace or
  *       cas at its value store; a get at its last validating meta load.
  *
@@ -278,7 +278,7 @@ static inline __attribute__((always_inline)) int lookup_in(sm_table *t, uint64_t
         sm_bucket *home = &t->buckets[b];
         __builtin_prefetch(&t->buckets[next_bucket(t, b)]);  /* as in smi_lookup_home */
         /* Acquire pairs with the release unlock of the home's last writer:
-         * its tags, keys and values are visible (O1). */
+         * its tags, keys and values are visible (S1). */
         uint64_t first = u64_load_acquire(&home->meta);
         if (first & META_FROZEN) {
             /* I6: this home's keys are in the next table; acquire pairs
@@ -298,7 +298,7 @@ static inline __attribute__((always_inline)) int lookup_in(sm_table *t, uint64_t
             for (; match; match &= match - 1) {
                 unsigned i = (unsigned)__builtin_ctz(match) / 8;
                 /* Acquire loads keep the re-read of meta below after them
-                 * (O2) and carry the writer's release (O1), which for a
+                 * (S2) and carry the writer's release (S1), which for a
                  * string key includes the bytes of its copy. */
                 uint64_t k = u64_load_acquire(&bk->slot[i].key);
                 if (str ? !skey_equals(k, h, kb, kl) : k != key)
@@ -316,7 +316,7 @@ static inline __attribute__((always_inline)) int lookup_in(sm_table *t, uint64_t
                 break;
             /* A key read under a tag that has since been reused may have
              * been torn from another key: only an unchanged meta word proves
-             * the mismatch real (O2). */
+             * the mismatch real (S2). */
             if (read_slot && !meta_same(u64_load_relaxed(&bk->meta), meta)) {
                 retry = 1;
                 break;
@@ -465,7 +465,7 @@ static void unlock_home(sm_bucket *bk, uint64_t held, int changed)
 {
     uint64_t nm = (held & ~META_LOCK) + (changed ? META_VERSION_ONE : 0);
     /* Release: everything done under the lock is visible to the next holder
-     * and to readers that load this meta word with acquire (O1, I5). */
+     * and to readers that load this meta word with acquire (S1, I5). */
     u64_store_release(&bk->meta, nm);
 }
 
@@ -504,7 +504,7 @@ static int apply_found(sm_table *t, uint64_t b, uint64_t *held, const found_slot
     case OP_PUT:
     case OP_REPLACE:
         /* Release: readers that load the new value see the writer's prior
-         * writes (O1); the linearization point of the replace (O3). */
+         * writes (S1); the linearization point of the replace (S3). */
         u64_store_release(vp, a->value);
         *displaced = cur != a->value;
         *gone = cur;
@@ -916,8 +916,15 @@ int sm_clear(sm_map *m)
         }
     } else {
         uint64_t key;
-        while ((rc = sm_iter_next(it, &key, NULL)) == SM_OK)
-            removed += sm_delete(m, key, NULL) == SM_OK;
+        while ((rc = sm_iter_next(it, &key, NULL)) == SM_OK) {
+            /* With free_value a delete can fail (SM_ENOMEM): say so. */
+            int d = sm_delete(m, key, NULL);
+            if (d < 0) {
+                rc = d;
+                break;
+            }
+            removed += d == SM_OK;
+        }
     }
     sm_iter_free(it);
     if (rc < 0)
@@ -934,6 +941,7 @@ int sm_reserve(sm_map *m, uint64_t n)
         return SM_ENOMEM;
     uint64_t want = smi_buckets_to_hold(n);
     int rc = SM_OK;
+    unsigned spins = 0;
     for (;;) {
         smi_migrate_finish_all(m, self);
         sm_table *t = atomic_load_explicit(&m->root, memory_order_acquire);
@@ -944,6 +952,10 @@ int sm_reserve(sm_map *m, uint64_t n)
             rc = SM_ENOMEM;
             break;
         }
+        /* Another writer holds the resize gate and may not have published
+         * its table yet, so there is nothing to help with: back off. */
+        if (r == RESIZE_BUSY)
+            smi_backoff(&spins);
     }
     smi_epoch_exit(self);
     smi_reclaim_maybe(m, self);

@@ -109,7 +109,7 @@ static inline int smi_lookup_home(sm_table *t, uint64_t h, uint64_t key, uint64_
      * goes there too: asking for its line now overlaps that second miss with
      * the first (docs/BENCHMARKS.md, "Next-bucket prefetch"). */
     __builtin_prefetch(&t->buckets[next_bucket(t, b)]);
-    /* Acquire: as in smi_lookup (O1). */
+    /* Acquire: as in smi_lookup (S1). */
     uint64_t meta = u64_load_acquire(&bk->meta);
     if (meta & META_FROZEN)
         return -1;
@@ -117,7 +117,7 @@ static inline int smi_lookup_home(sm_table *t, uint64_t h, uint64_t key, uint64_
     int read_slot = match != 0;
     for (; match; match &= match - 1) {
         unsigned i = (unsigned)__builtin_ctz(match) / 8;
-        /* Acquire: O1, and O2 for the re-read of meta. */
+        /* Acquire: S1, and S2 for the re-read of meta. */
         if (u64_load_acquire(&bk->slot[i].key) == key) {
             uint64_t v = u64_load_acquire(&bk->slot[i].value);
             if (!meta_same(u64_load_relaxed(&bk->meta), meta))

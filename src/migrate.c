@@ -157,7 +157,7 @@ static void insert_fresh(sm_table *nt, sm_thread *self, uint64_t h, uint64_t key
         int used_empty = 0;
         uint64_t probes = 0;
         int p = smi_place(nt, b, &held, h, key, value, &used_empty, &probes);
-        /* Release: as unlock_home in map.c (O1, I5). */
+        /* Release: as unlock_home in map.c (S1, I5). */
         u64_store_release(&bk->meta, (held & ~META_LOCK) + (p == PLACE_DONE ? META_VERSION_ONE : 0));
         if (p == PLACE_DONE) {
             if (used_empty)
@@ -193,7 +193,7 @@ static void migrate_home_locked(sm_map *m, sm_thread *self, sm_table *t, sm_tabl
             if (home_of_hash(t, h) != b)
                 continue;
             /* Acquire carries the putter's release on to our release store
-             * in the new table (O1). */
+             * in the new table (S1). */
             uint64_t v = u64_load_acquire(&bk->slot[i].value);
             insert_fresh(nt, self, h, k, v);
         }
@@ -355,8 +355,9 @@ static size_t reclaim(sm_map *m, int wait_for_lock)
 
 void smi_reclaim_maybe(sm_map *m, sm_thread *self)
 {
-    /* Called outside any epoch section, so our own epoch never blocks it.
-     * Right after this thread retired a table, then every SM_RECLAIM_EVERY
+    /* Called after the operation's own epoch section, so that section never
+     * blocks it (a guard the thread holds, sm_pin, still does: reclaim then
+     * frees what it can and the rest waits for a later try). Right after this thread retired a table, then every SM_RECLAIM_EVERY
      * writes while garbage waits: each try costs a membarrier() call. */
     if (!self->reclaim_due && self->ops % SM_RECLAIM_EVERY != 0)
         return;

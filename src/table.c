@@ -24,8 +24,10 @@ sm_table *smi_table_new(uint64_t nbuckets, int prefault, int huge_pages)
     sm_table *t = smi_alloc_table(bytes, huge_pages);
     if (!t)
         return NULL;
-    if (prefault)
-        smi_prefault(t, bytes);
+    if (prefault && smi_prefault(t, bytes) != 0) {
+        smi_free(t, bytes);
+        return NULL;
+    }
     /* The header is a multiple of 64 bytes, so buckets start on a line. */
     t->buckets = (sm_bucket *)(t + 1);
     t->nbuckets = nbuckets;

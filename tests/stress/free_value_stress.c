@@ -8,7 +8,8 @@
  * object handed to free_value too early stays poisoned where a reader will
  * look: detection is certain, not left to the allocator. free_value poisons
  * the magic and counts. Readers pin, look
- * keys up (sm_get, sm_get_many, an iterator), and check every object they got
+ * keys up (sm_get, sm_get_many, an iterator pinned for its whole walk or
+ * only around each sm_iter_next), and check every object they got
  * while still pinned — and check it again after more lookups, still pinned,
  * so an object freed "too early" shows as a wrong magic (or, under ASan, as a
  * use after free). At the end: every object made was handed to free_value
@@ -158,6 +159,32 @@ static void *walker(void *arg)
     return NULL;
 }
 
+/* A walk whose caller pins only around each call: a value handed out must
+ * be protected by the pin of the call that returns it (R1), although the
+ * iterator collected it during an earlier call. */
+static void *stepwise_walker(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&writers_left) > 0) {
+        sm_iter *it = sm_iter_new(map);
+        for (;;) {
+            sm_pin();
+            uint64_t k, v;
+            int rc = it ? sm_iter_next(it, &k, &v) : SM_NOT_FOUND;
+            if (rc == SM_OK) {
+                sched_yield();
+                check(v, k);
+            }
+            sm_unpin();
+            if (rc != SM_OK)
+                break;
+            sched_yield();
+        }
+        sm_iter_free(it);
+    }
+    return NULL;
+}
+
 int main(void)
 {
     pool = calloc((size_t)WRITERS * WRITES, sizeof *pool);
@@ -172,13 +199,14 @@ int main(void)
         perror("sm_new");
         return 1;
     }
-    pthread_t t[WRITERS + READERS + 1];
+    pthread_t t[WRITERS + READERS + 2];
     int n = 0;
     for (int i = 0; i < WRITERS; i++)
         pthread_create(&t[n++], NULL, writer, (void *)(uintptr_t)(i + 1));
     for (int i = 0; i < READERS; i++)
         pthread_create(&t[n++], NULL, reader, (void *)(uintptr_t)(i + 1));
     pthread_create(&t[n++], NULL, walker, NULL);
+    pthread_create(&t[n++], NULL, stepwise_walker, NULL);
     for (int i = 0; i < n; i++)
         pthread_join(t[i], NULL);
 
