@@ -17,7 +17,8 @@
  * ---------------------------------------------------------------------------
  * T1. Any thread may call any function except sm_destroy() on the same map at
  *     any time, concurrently, without registering first. Per-thread state is
- *     created on a thread's first call and released when the thread exits.
+ *     created on a thread's first call and handed back for reuse by a later
+ *     thread when the thread exits (its few bytes are never freed).
  * T2. Readers (sm_get, sm_size, sm_stats) are lock-free: they take no lock,
  *     perform no atomic read-modify-write and store nothing to memory that
  *     another thread writes. They never wait for a writer, also not while the
@@ -26,8 +27,13 @@
  * T3. Writers (sm_put, sm_insert, sm_replace, sm_cas, sm_delete, sm_reserve)
  *     lock single buckets, never the map. Each writer also migrates a bounded
  *     number of buckets of a table being resized (see docs/DESIGN.md: the work
- *     one call does is bounded by a constant independent of the map's size;
- *     sm_reserve is the only exception, as documented there).
+ *     one call does is bounded by a constant independent of the map's size).
+ *     Exceptions: sm_reserve and sm_clear do work proportional to the map by
+ *     design; and a write that finds the resize unable to progress — the next
+ *     table nearly full while a thread that claimed part of the migration is
+ *     not running, or a table full — finishes the migration itself and waits
+ *     for the chunks other threads claimed (DESIGN.md, "A stalled migrator").
+ *     Readers are never among them.
  * T4. Every successful operation is linearizable: it appears to take effect at
  *     one instant between its call and its return.
  *
@@ -39,7 +45,8 @@
  *     (release/acquire). This holds on success and on the informative
  *     non-error results (SM_EXISTS, SM_MISMATCH).
  * M2. A call that returns an error (rc < 0) changed nothing and gives no
- *     ordering guarantee.
+ *     ordering guarantee. The one exception is sm_clear, whose block says
+ *     what an interrupted clear leaves.
  *
  * Ownership
  * O1. The map owns its memory; values are opaque 64-bit words. sm_destroy()
@@ -74,13 +81,15 @@ extern "C" {
 #define SM_VERSION_STRING "0.1.0"
 
 /*
- * Status codes. rc < 0 always means failure and that the call changed nothing;
- * rc >= 0 is a result, and SM_OK means "done / found".
+ * Status codes. rc < 0 always means failure and that the call changed nothing
+ * (sm_clear excepted, see M2); rc >= 0 is a result, and SM_OK means
+ * "done / found".
  */
 typedef enum sm_status {
     SM_OK = 0,         /* done; for lookups: found */
-    SM_NOT_FOUND = 1,  /* the key is absent (get, replace, cas, delete) */
-    SM_EXISTS = 2,     /* sm_insert: the key is present, nothing changed */
+    SM_NOT_FOUND = 1,  /* the key is absent (get, replace, cas, delete, compute);
+                          sm_iter_next: the walk is over */
+    SM_EXISTS = 2,     /* sm_insert, sm_get_or_insert: the key is present */
     SM_REPLACED = 3,   /* sm_put: the key was present, its value replaced */
     SM_MISMATCH = 4,   /* sm_cas: present, but its value differs from expected */
     SM_ENOMEM = -1,    /* memory could not be allocated; nothing changed */
@@ -121,14 +130,18 @@ typedef struct sm_resize_event {
 
 /*
  * Options for sm_new(). Initialise with SM_OPTIONS_INIT (or set .size to
- * sizeof(sm_options) and zero the rest): a field past .size is read as zero,
+ * sizeof(sm_options) and zero the rest): .size is the sizeof(sm_options) of
+ * the header the caller was built with, and a field past it is read as zero,
  * so a program built against an older header keeps working.
  */
 typedef struct sm_options {
     size_t size;           /* sizeof(sm_options), as the caller knows it */
     uint64_t capacity;     /* entries to hold without growing; 0 = small.
                               The table is faulted in by sm_new, so later
-                              puts take no page faults (time ~ capacity). */
+                              puts take no page faults (time ~ capacity).
+                              Under a memory limit (cgroup) Linux may end the
+                              process with its OOM killer while doing so,
+                              before sm_new could return NULL. */
     uint64_t seed;         /* hash seed; 0 = a random seed for this map */
     uint32_t flags;        /* SM_FLAGS_*; must be a subset of SM_FLAGS_KNOWN */
     /*
@@ -177,7 +190,9 @@ sm_map *sm_new(const sm_options *opts);
 /*
  * sm_destroy — free the map and every table it still holds.
  * Must not run concurrently with any other call on the same map, and no
- * thread may use the map afterwards. NULL is a no-op.
+ * thread may use the map afterwards. NULL is a no-op. It calls free_value for
+ * every value still held at once, whatever guards (sm_pin) other threads
+ * hold: release the guards that protect this map's values first.
  */
 void sm_destroy(sm_map *m);
 
@@ -194,9 +209,11 @@ int sm_get(sm_map *m, uint64_t key, uint64_t *value);
 /*
  * sm_put — insert the key, or replace its value.
  * old:     may be NULL; on SM_REPLACED receives the previous value.
- * Returns: SM_OK (inserted), SM_REPLACED, SM_EINVAL, or SM_ENOMEM (the map had
- *          to grow and could not allocate: the key was not inserted, every
- *          earlier entry is intact, and the call may be retried).
+ * Returns: SM_OK (inserted), SM_REPLACED, SM_EINVAL, or SM_ENOMEM: the
+ *          thread's first call could not allocate its record, the map had to
+ *          grow and could not allocate, or (free_value set) there was no room
+ *          to set the replaced value aside. Nothing changed: the key was not
+ *          inserted, every earlier entry is intact, the call may be retried.
  */
 int sm_put(sm_map *m, uint64_t key, uint64_t value, uint64_t *old);
 
@@ -274,8 +291,10 @@ typedef sm_compute_action (*sm_compute_fn)(uint64_t key, int present, uint64_t *
  * so fn must depend only on its arguments.
  * result:  may be NULL; receives the value after the call (if present).
  * Returns: SM_OK (the key is present afterwards), SM_NOT_FOUND (absent
- *          afterwards), SM_EINVAL (m or fn NULL), SM_ENOMEM (an insert needed
- *          a grow that could not allocate; nothing changed).
+ *          afterwards), SM_EINVAL (m or fn NULL), SM_ENOMEM (as sm_put: the
+ *          thread's first call, a grow that could not allocate, or with
+ *          free_value set no room to set a replaced or removed value aside;
+ *          nothing changed).
  */
 int sm_compute(sm_map *m, uint64_t key, sm_compute_fn fn, void *ctx, uint64_t *result);
 
@@ -326,7 +345,9 @@ size_t sm_size(sm_map *m);
  * triggered by deletes may undo the reservation. sm_reserve(m, 0) only
  * completes a resize in progress, e.g. to give an old table back right after
  * a burst of deletes instead of during the next writes.
- * Returns: SM_OK, SM_EINVAL (m NULL), SM_ENOMEM (nothing changed).
+ * Returns: SM_OK, SM_EINVAL (m NULL), SM_ENOMEM (nothing changed). As for
+ * sm_options.capacity, a memory limit may be enforced by the OOM killer while
+ * the new table is faulted in, instead of by SM_ENOMEM.
  */
 int sm_reserve(sm_map *m, uint64_t n);
 
@@ -357,7 +378,9 @@ typedef struct sm_stats_info {
 /*
  * sm_stats — fill *st with a snapshot (fields read without stopping writers,
  * so they may be mutually slightly inconsistent while writers run).
- * st->size must be set by the caller; fields past it are not written.
+ * st->size must be set by the caller; fields past it are not written, and on
+ * return it holds the bytes written (at most this library's sizeof).
+ * bytes_held counts the tables and the map's own small header.
  * Returns: SM_OK, SM_EINVAL (m or st NULL, st->size too small for .entries),
  *          or SM_ENOMEM on a thread's first call when its per-thread record
  *          cannot be allocated (as every other call). Lock-free.
@@ -404,6 +427,9 @@ sm_iter *sm_iter_new(sm_map *m);
  * key, value: may be NULL; on SM_OK receive the next entry.
  * Returns: SM_OK, SM_NOT_FOUND (the walk is over), SM_EINVAL (it NULL), or
  *          SM_ENOMEM (the walk did not advance; the call may be repeated).
+ * On a map with free_value, each value is read again when this call returns
+ * it (one lookup per entry; a key deleted since is skipped), so R1 holds for
+ * it as for sm_get: a guard held around this call protects it.
  */
 int sm_iter_next(sm_iter *it, uint64_t *key, uint64_t *value);
 
