@@ -1,7 +1,7 @@
-# sm_add_test(<name> <source>...)
+# sm_add_test(<name> <source>... [LIBRARY <target>])
 #
 # Builds <name> from the sources, links it with the static library (so tests
-# reach the smi_* hooks of src/testing.h), cmocka and pthreads, and registers
+# reach the smi_* hooks of src/testing.h; LIBRARY names another build of it), cmocka and pthreads, and registers
 # it once with CTest as <name>. The test is labelled with its directory's name
 # (unit, model, stress, ...) so one tier can be run with `ctest -L <tier>`.
 
@@ -14,15 +14,19 @@ set(STEADYMAP_TEST_TIMEOUT 300 CACHE STRING
     "Seconds after which CTest kills a test and reports it as failed")
 
 function(sm_add_test name)
-    if(ARGC LESS 2)
+    cmake_parse_arguments(PARSE_ARGV 1 arg "" "LIBRARY" "")
+    if(NOT arg_UNPARSED_ARGUMENTS)
         message(FATAL_ERROR "sm_add_test(${name}): give at least one source file")
     endif()
-    add_executable(${name} ${ARGN})
+    if(NOT arg_LIBRARY)
+        set(arg_LIBRARY steadymap_static)
+    endif()
+    add_executable(${name} ${arg_UNPARSED_ARGUMENTS})
     target_include_directories(${name} PRIVATE
         ${PROJECT_SOURCE_DIR}/include
         ${PROJECT_SOURCE_DIR}/src)
     target_link_libraries(${name} PRIVATE
-        steadymap_static
+        ${arg_LIBRARY}
         PkgConfig::CMOCKA
         Threads::Threads)
     add_test(NAME ${name} COMMAND ${name})

@@ -59,6 +59,7 @@
 #endif
 
 #include "alloc.h"
+#include "testing.h"
 
 atomic_u64 smi_global_epoch = 1;
 #if defined(__SANITIZE_THREAD__)
@@ -77,9 +78,20 @@ static void release_record(void *arg)
     rec->depth = 0;
     atomic_store_explicit(&rec->pins, 0, memory_order_relaxed);
     u64_store_release(&rec->epoch, 0);
+    /* Forget the record before giving it away: a destructor that runs after
+     * this one (a key created after ours) may still call into the library,
+     * and must register afresh rather than share the record with the thread
+     * that claims it next. Registering again re-arms this destructor. */
+    smi_self_record = NULL;
     /* Pairs with the acquire CAS in claim_record: the next owner starts from
      * a record this thread no longer touches. */
     flag_store_release(&rec->in_use, 0);
+}
+
+int smi_thread_record_state(void)
+{
+    sm_thread *r = smi_self_record;
+    return r ? flag_load_relaxed(&r->in_use) != 0 : -1;
 }
 
 static void init_process(void)

@@ -119,6 +119,10 @@
 
 typedef enum op_kind { OP_PUT, OP_INSERT, OP_REPLACE, OP_CAS, OP_DELETE, OP_COMPUTE } op_kind;
 
+#ifdef SM_TEST_HOOKS
+void (*smi_hook_after_apply)(void);
+#endif
+
 static uint64_t random_seed(void)
 {
     uint64_t s = 0;
@@ -621,9 +625,19 @@ static int write_op(sm_map *m, op_args *a)
         uint64_t chain_len;
         int changed = 0;
         if (find_locked(m, t, b, held, h, a, &at, &chain_len)) {
+            /* The key word is read while the slot is live: a delete outside
+             * the home unlocks the slot's bucket at once, and another writer
+             * may reuse the slot for its own key before apply_found returns.
+             * Relaxed: the word was stored under this home lock (I1). */
+            const uint64_t slot_key =
+                m->string_keys ? u64_load_relaxed(&t->buckets[at.bucket].slot[at.slot].key) : 0;
             rc = apply_found(t, b, &held, &at, a, &changed, &displaced, &gone);
+#ifdef SM_TEST_HOOKS
+            if (smi_hook_after_apply)
+                smi_hook_after_apply();
+#endif
             if (changed && m->string_keys)
-                removed_key = u64_load_relaxed(&t->buckets[at.bucket].slot[at.slot].key);
+                removed_key = slot_key;
             unlock_home(bk, held, changed);
             if (rc == RC_RETRY) {
                 smi_backoff(&spins);

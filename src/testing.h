@@ -59,4 +59,21 @@ int smi_weaken_string_hash(sm_map *m, uint64_t mask);
  */
 int smi_get_unsynchronised(sm_map *m, uint64_t key, uint64_t *value);
 
+/*
+ * The calling thread's epoch record: 1 = it has one and holds it, 0 = it
+ * still points at one it has released (which another thread may claim: a
+ * bug), -1 = it has none.
+ */
+int smi_thread_record_state(void);
+
+#ifdef SM_TEST_HOOKS
+/*
+ * Only in the library built with SM_TEST_HOOKS (tests/unit): called, when set,
+ * by a write that found its key, right after it changed the slot and before
+ * it unlocks the key's home, on the writing thread. A test uses it to act as a
+ * second thread would in that window.
+ */
+extern void (*smi_hook_after_apply)(void);
+#endif
+
 #endif

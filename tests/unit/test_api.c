@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 
 #include "../model/support.h"
 #include "steadymap.h"
+#include "testing.h"
 
 /* A value no operation of these tests stores: seeing it means "not written". */
 #define UNTOUCHED 0x5afe5afe5afe5afeu
@@ -554,6 +556,48 @@ static void stats_writes_nothing_past_size(void **state)
     sm_destroy(m);
 }
 
+/* T1 allows calls from any thread at any time, also from a thread-exit
+ * destructor that runs after the library's own (one whose key was created
+ * later): such a call must run on a record the thread holds, not on the one
+ * it has just handed back for another thread to claim. */
+static sm_map *late_map;
+static pthread_key_t late_key;
+static int late_rc = -100, late_state = -100;
+
+static void late_destructor(void *arg)
+{
+    (void)arg;
+    uint64_t v = 0;
+    late_rc = sm_get(late_map, 7, &v);
+    late_state = smi_thread_record_state();
+}
+
+static void *register_then_exit(void *arg)
+{
+    (void)arg;
+    sm_put(late_map, 7, 70, NULL);
+    pthread_setspecific(late_key, (void *)1);
+    return NULL;
+}
+
+static void calls_from_a_late_thread_exit_destructor(void **state)
+{
+    (void)state;
+    late_map = sm_new(NULL);
+    assert_non_null(late_map);
+    uint64_t v;
+    /* The library's thread key exists before ours, so ours runs after it. */
+    assert_int_equal(sm_get(late_map, 0, &v), SM_NOT_FOUND);
+    assert_int_equal(pthread_key_create(&late_key, late_destructor), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, register_then_exit, NULL), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(late_rc, SM_OK);
+    assert_int_equal(late_state, 1);
+    pthread_key_delete(late_key);
+    sm_destroy(late_map);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -576,6 +620,7 @@ int main(void)
         cmocka_unit_test(status_str_names_every_code),
         cmocka_unit_test(stats_are_sane),
         cmocka_unit_test(stats_writes_nothing_past_size),
+        cmocka_unit_test(calls_from_a_late_thread_exit_destructor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
