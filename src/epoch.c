@@ -68,6 +68,7 @@ atomic_u64 smi_tsan_fence_word;
 static void *_Atomic registry_head;
 _Atomic int smi_use_membarrier;
 static _Atomic uint32_t next_stripe;
+static atomic_u64 records_made;
 static pthread_key_t thread_key;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 _Thread_local sm_thread *smi_self_record __attribute__((tls_model("initial-exec")));
@@ -112,6 +113,7 @@ static sm_thread *claim_record(void)
     sm_thread *r = smi_alloc_zeroed(sizeof *r);
     if (!r)
         return NULL;
+    u64_fetch_add_relaxed(&records_made, 1);
     r->in_use = 1;
     r->stripe = atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed);
     void *head = ptr_load_relaxed(&registry_head);
@@ -164,6 +166,11 @@ uint64_t smi_epoch_min_active(void)
             min = e;
     }
     return min < scan_start ? min : scan_start;
+}
+
+uint64_t smi_epoch_records(void)
+{
+    return u64_load_relaxed(&records_made);
 }
 
 uint64_t smi_epoch_pinned_threads(void)

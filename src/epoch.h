@@ -75,6 +75,10 @@ static inline void smi_epoch_exit(sm_thread *r)
  * it. The object may be freed once smi_epoch_min_active() >= the tag. */
 uint64_t smi_epoch_advance(void);
 
+/* Thread records ever made, process wide: at least the number of threads
+ * inside the library at any one moment (records are reused, never freed). */
+uint64_t smi_epoch_records(void);
+
 /* Threads that hold an sm_pin guard now, process wide. */
 uint64_t smi_epoch_pinned_threads(void);
 

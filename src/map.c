@@ -56,6 +56,12 @@
  *       never has a next of its own before it becomes root.
  *   I8  The root switches to the next table only after every bucket of the
  *       old one is FROZEN; the old one is then retired and freed by epochs.
+ *   I9  While the resize gate's holder sizes a next table (`preparing`), no
+ *       writer adds an entry to the root: the table is sized from the counts
+ *       read then, and the copies into it, plus the writers' inserts that
+ *       its room check admits (migrate.c), must always fit. A writer that
+ *       read the flag just before it rose may still add one entry, so both
+ *       the shrink size and the room check allow one entry per thread.
  *
  * Operations
  * ----------
@@ -121,6 +127,8 @@ typedef enum op_kind { OP_PUT, OP_INSERT, OP_REPLACE, OP_CAS, OP_DELETE, OP_COMP
 
 #ifdef SM_TEST_HOOKS
 void (*smi_hook_after_apply)(void);
+void (*smi_hook_migrate_home)(uint64_t b, uint64_t nbuckets);
+void (*smi_hook_before_publish)(void);
 #endif
 
 static uint64_t random_seed(void)
@@ -682,6 +690,15 @@ static int write_op(sm_map *m, op_args *a)
             unlock_home(bk, held, 0);
             smi_migrate_finish_all(m, self);
             t = atomic_load_explicit(&m->root, memory_order_acquire);
+            continue;
+        }
+        /* I9: a resize of t is being sized from the entries t holds; adding
+         * one now could overfill its new table. Seq_cst pairs with the
+         * store that raised the flag (migrate.c). Wait for the table to be
+         * published, then this home moves first (I6). */
+        if (root == t && atomic_load_explicit(&m->preparing, memory_order_seq_cst)) {
+            unlock_home(bk, held, 0);
+            smi_backoff(&spins);
             continue;
         }
         if (allow_resize && occupancy_check_due(t, self, chain_len) && over_grow_threshold(t)) {

@@ -34,6 +34,9 @@ struct sm_map {
 
     /* Resize bookkeeping: written a few times per resize. */
     _Alignas(64) _Atomic int resizing;  /* gate: one resize at a time (I7) */
+    _Atomic int preparing;              /* the gate's holder is sizing the next
+                                           table and has not published it: no
+                                           entry may be added to the root (I9) */
     atomic_u64 grows;
     atomic_u64 shrinks;
     atomic_u64 rehashes;

@@ -67,7 +67,10 @@ static uint64_t target_buckets(const sm_map *m, const sm_table *t, uint64_t want
     uint64_t live = l < 0 ? 0 : (uint64_t)l;
     uint64_t slots = t->nbuckets * SM_SLOTS;
     if (live * SM_SHRINK_DEN < slots * SM_SHRINK_NUM && t->nbuckets > SM_MIN_BUCKETS) {
-        uint64_t nb = ceil_div(live * 1000, (uint64_t)SM_SHRINK_TARGET_PERMILLE * SM_SLOTS);
+        /* Room for one more entry per thread: a writer that checked
+         * `preparing` just before it was set may still add one (I9). */
+        uint64_t sized = live + smi_epoch_records();
+        uint64_t nb = ceil_div(sized * 1000, (uint64_t)SM_SHRINK_TARGET_PERMILLE * SM_SLOTS);
         uint64_t floor_nb = ceil_div(t->nbuckets, SM_MAX_SHRINK_FACTOR);
         if (nb < floor_nb)
             nb = floor_nb;
@@ -98,10 +101,18 @@ int smi_resize_start(sm_map *m, sm_table *t, uint64_t want)
         flag_store_release(&m->resizing, 0);
         return RESIZE_BUSY;
     }
-    /* Size, allocate, then size again from fresh counts: the allocation (or
-     * a preemption) can take long enough for other writers to insert many
-     * entries into t meanwhile, and a new table sized from a stale count
-     * could fill before the migration ends. */
+    /* I9: from here until next is published no writer adds an entry to t,
+     * so the counts read below bound what the new table must take. Seq_cst
+     * orders this store before those counting loads, against the writers'
+     * seq_cst load of the flag under their home lock. sm_reserve (want) does
+     * not hold writers back while it faults a large table in: its table is
+     * larger than t, and it counts t's every slot as still to copy. */
+    if (!want)
+        atomic_store_explicit(&m->preparing, 1, memory_order_seq_cst);
+    /* Size, allocate, then size again from fresh counts: entries inserted
+     * before the flag was seen may still arrive while the table is being
+     * allocated, and a new table sized from a stale count could fill before
+     * the migration ends. */
     sm_table *nt = NULL;
     uint64_t nb = 0;
     for (;;) {
@@ -114,17 +125,23 @@ int smi_resize_start(sm_map *m, sm_table *t, uint64_t want)
         }
         nb = fresh;
         if (nb == 0) {
+            flag_store_release(&m->preparing, 0);
             flag_store_release(&m->resizing, 0);
             return RESIZE_NOT_NEEDED;
         }
         nt = smi_table_new(nb, want != 0, m->huge_pages);
         if (!nt) {
+            flag_store_release(&m->preparing, 0);
             flag_store_release(&m->resizing, 0);
             return SM_ENOMEM;
         }
     }
+#ifdef SM_TEST_HOOKS
+    if (smi_hook_before_publish)
+        smi_hook_before_publish();
+#endif
     int64_t live = smi_live_sum(m);
-    nt->copies_expected = live < 0 ? 0 : (uint64_t)live;
+    nt->copies_expected = want ? t->nbuckets * SM_SLOTS : live < 0 ? 0 : (uint64_t)live;
     u64_fetch_add_relaxed(&m->bytes_held, nt->bytes);
     if (nb > t->nbuckets)
         u64_fetch_add_relaxed(&m->grows, 1);
@@ -138,6 +155,8 @@ int smi_resize_start(sm_map *m, sm_table *t, uint64_t want)
      * t->next (acquire below) sees this count (limbo.c, key copies). */
     u64_fetch_add_relaxed(&m->migrations_started, 1);
     atomic_store_explicit(&t->next, nt, memory_order_release);
+    /* Release: a writer that sees the flag down also sees next (I9). */
+    flag_store_release(&m->preparing, 0);
     smi_notify_resize(m, SM_RESIZE_START, t->nbuckets, nb);
     return RESIZE_STARTED;
 }
@@ -173,9 +192,14 @@ static void insert_fresh(sm_table *nt, sm_thread *self, uint64_t h, uint64_t key
 
 /* Copy home b's keys and freeze it; the caller holds b's lock and has already
  * written the next table's pages for b (touch_next_pages). */
-static void migrate_home_locked(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt,
-                                uint64_t b, uint64_t held)
+static uint64_t migrate_home_locked(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt,
+                                    uint64_t b, uint64_t held)
 {
+#ifdef SM_TEST_HOOKS
+    if (smi_hook_migrate_home)
+        smi_hook_migrate_home(b, t->nbuckets);
+#endif
+    uint64_t copies = 0;
     uint64_t c = b;
     uint64_t meta = held;
     for (uint64_t probe = 0; probe < t->nbuckets; probe++, c = next_bucket(t, c)) {
@@ -196,12 +220,14 @@ static void migrate_home_locked(sm_map *m, sm_thread *self, sm_table *t, sm_tabl
              * in the new table (S1). */
             uint64_t v = u64_load_acquire(&bk->slot[i].value);
             insert_fresh(nt, self, h, k, v);
+            copies++;
         }
         if (!(meta & META_OVERFLOW))
             break;
     }
     /* Release: FROZEN becomes visible only with every copy above (I6). */
     u64_store_release(&t->buckets[b].meta, ((held & ~META_LOCK) | META_FROZEN) + META_VERSION_ONE);
+    return copies;
 }
 
 static void retire(sm_map *m, sm_table *t)
@@ -265,12 +291,15 @@ static int migrate_chunk(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt, 
     if (end > t->nbuckets)
         end = t->nbuckets;
     touch_next_pages(t, nt, start, end);
+    uint64_t copies = 0;
     for (uint64_t b = start; b < end; b++) {
         int frozen;
         uint64_t held = smi_lock_home(&t->buckets[b], &frozen);
         if (!frozen)
-            migrate_home_locked(m, self, t, nt, b, held);
+            copies += migrate_home_locked(m, self, t, nt, b, held);
     }
+    /* Relaxed: only smi_next_has_room's estimate reads it. */
+    u64_fetch_add_relaxed(&nt->copied, copies);
     /* acq_rel: our FROZEN stores happen-before the finisher's root switch,
      * and the finisher sees everybody's. */
     uint64_t done = u64_fetch_add_acq_rel(&t->migrated, end - start) + (end - start);
@@ -283,10 +312,16 @@ static int migrate_chunk(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt, 
 
 int smi_next_has_room(const sm_table *t, const sm_table *nt)
 {
-    /* Entries still to be copied, estimated from the chunks not yet counted
-     * (an over-estimate: homes migrated on demand are counted twice). */
-    uint64_t left = t->nbuckets - u64_load_relaxed(&t->migrated);
-    uint64_t to_copy = (uint64_t)((unsigned __int128)nt->copies_expected * left / t->nbuckets);
+    /* Entries still to be copied: at most those t held when nt was
+     * published, plus one per thread that had checked `preparing` before it
+     * was set (I9), minus those already copied. (Estimating them from the
+     * chunks not yet counted assumed entries spread evenly over the homes;
+     * after deletes in hash order, which is iteration order, the last chunks
+     * held most of them and the copies overflowed nt.) */
+    (void)t;
+    uint64_t bound = nt->copies_expected + smi_epoch_records();
+    uint64_t copied = u64_load_relaxed(&nt->copied);
+    uint64_t to_copy = bound > copied ? bound - copied : 0;
     uint64_t slots = nt->nbuckets * SM_SLOTS;
     return (smi_table_used(nt) + to_copy + 1) * SM_NEXT_ROOM_DEN <= slots * SM_NEXT_ROOM_NUM;
 }
@@ -374,5 +409,5 @@ void smi_migrate_home(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt, uin
                       uint64_t held)
 {
     touch_next_pages(t, nt, b, b + 1);
-    migrate_home_locked(m, self, t, nt, b, held);
+    u64_fetch_add_relaxed(&nt->copied, migrate_home_locked(m, self, t, nt, b, held));
 }

@@ -71,6 +71,7 @@ typedef struct sm_table {
     atomic_u64 migrated;             /* old buckets whose chunk is done */
     atomic_u64 longest_probe;
     uint64_t copies_expected;        /* as next table: live entries when published */
+    atomic_u64 copied;               /* as next table: entries copied into it */
     uint64_t retire_epoch;           /* set when unlinked (epoch.h) */
     struct sm_table *retired_next;   /* the map's garbage list */
 

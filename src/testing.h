@@ -74,6 +74,11 @@ int smi_thread_record_state(void);
  * second thread would in that window.
  */
 extern void (*smi_hook_after_apply)(void);
+/* Called before migrating old home b of a table of nbuckets, its lock held. */
+extern void (*smi_hook_migrate_home)(uint64_t b, uint64_t nbuckets);
+/* Called by the resizing writer after sizing the next table, before it
+ * publishes it. */
+extern void (*smi_hook_before_publish)(void);
 #endif
 
 #endif

@@ -7,12 +7,15 @@
  * second thread's operation at exactly that point, on the same thread, so the
  * interleaving happens every time.
  */
+#define _GNU_SOURCE /* usleep, alarm under -std=c11 */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -111,10 +114,188 @@ static void delete_past_home_then_slot_reused(void **state)
     assert_int_equal(smi_bytes_live(), baseline);
 }
 
+/*
+ * The next table of a shrink must never fill, or the copy that finds it full
+ * spins for ever holding an old home's lock: that home's writes and the
+ * resize hang. Two ways it did, both found by review:
+ *   - the room check estimated the entries still to copy from the chunks not
+ *     yet migrated, as if entries were spread evenly over homes; after
+ *     deletes in iteration order (hash order, which is chunk order) the last
+ *     chunk held most survivors, and writers filled the table meanwhile;
+ *   - a shrink sized from counts read just before the table was published
+ *     let writers add entries to the old table in between, without limit.
+ * Both are replayed here with a second thread stopped at the wrong point by
+ * a hook; if either comes back, the test hangs and the alarm fails it.
+ */
+static sm_map *shrink_map;
+static _Thread_local int is_stalled_thread;
+static atomic_int stalled;
+static uint64_t stall_home = UINT64_MAX, stall_nbuckets;
+
+static void pause_here(void)
+{
+    atomic_store(&stalled, 1);
+    usleep(200 * 1000);
+}
+
+static void stall_in_migration(uint64_t b, uint64_t nbuckets)
+{
+    if (is_stalled_thread && nbuckets == stall_nbuckets && b == stall_home)
+        pause_here();
+}
+
+static void stall_before_publish(void)
+{
+    if (is_stalled_thread)
+        pause_here();
+}
+
+static uint64_t victim;
+
+static void *delete_victim(void *arg)
+{
+    (void)arg;
+    is_stalled_thread = 1;
+    sm_delete(shrink_map, victim, NULL);
+    return NULL;
+}
+
+static void *put_one(void *arg)
+{
+    (void)arg;
+    is_stalled_thread = 1;
+    sm_put(shrink_map, UINT64_MAX - 1, 1, NULL);
+    return NULL;
+}
+
+static uint64_t home_u64(uint64_t key, uint64_t nbuckets)
+{
+    return (uint64_t)(((unsigned __int128)hash_u64(&shrink_map->hash_key, key) * nbuckets) >> 64);
+}
+
+static void check_all(uint64_t from, uint64_t to, const char *what)
+{
+    for (uint64_t k = from; k < to; k++) {
+        uint64_t v = 0;
+        if (sm_get(shrink_map, k, &v) != SM_OK || v != k)
+            fail_msg("%s: key %llu lost", what, (unsigned long long)k);
+    }
+}
+
+static void shrink_after_deletes_in_hash_order(void **state)
+{
+    (void)state;
+    alarm(60);
+    sm_options o = SM_OPTIONS_INIT;
+    o.seed = 12345;
+    o.capacity = 287;
+    shrink_map = sm_new(&o);
+    assert_non_null(shrink_map);
+    const uint64_t nb = atomic_load(&shrink_map->root)->nbuckets;
+    for (uint64_t k = 1; k <= 280; k++)
+        assert_int_equal(sm_put(shrink_map, k, k, NULL), SM_OK);
+    uint64_t order[280];
+    size_t n = 0;
+    sm_iter *it = sm_iter_new(shrink_map);
+    while (n < 280 && sm_iter_next(it, &order[n], NULL) == SM_OK)
+        n++;
+    sm_iter_free(it);
+    assert_int_equal(n, 280);
+    /* Evict in iteration order until a delete starts the shrink. */
+    sm_stats_info st = { .size = sizeof st };
+    size_t d = 0;
+    for (; d < n; d++) {
+        assert_int_equal(sm_delete(shrink_map, order[d], NULL), SM_OK);
+        sm_stats(shrink_map, &st);
+        if (st.migrating)
+            break;
+    }
+    assert_true(st.migrating);
+    /* The second thread will claim the chunk that holds the survivors and
+     * stop in it; this one claims the chunks before it, then inserts. */
+    stall_nbuckets = nb;
+    stall_home = home_u64(order[n - 1], nb) / SM_MIGRATE_CHUNK * SM_MIGRATE_CHUNK;
+    smi_hook_migrate_home = stall_in_migration;
+    uint64_t next = 1000000, first_new = next;
+    while (atomic_load(&shrink_map->root)->claim < stall_home) {
+        while (home_u64(next, nb) / SM_MIGRATE_CHUNK == stall_home / SM_MIGRATE_CHUNK)
+            next++;
+        assert_int_equal(sm_put(shrink_map, next, next, NULL), SM_OK);
+        next++;
+    }
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, put_one, NULL), 0);
+    while (!atomic_load(&stalled))
+        usleep(1000);
+    for (int i = 0; i < 400; i++) {
+        while (home_u64(next, nb) / SM_MIGRATE_CHUNK == stall_home / SM_MIGRATE_CHUNK)
+            next++;
+        assert_int_equal(sm_put(shrink_map, next, next, NULL), SM_OK);
+        next++;
+    }
+    assert_int_equal(pthread_join(t, NULL), 0);
+    smi_hook_migrate_home = NULL;
+    atomic_store(&stalled, 0);
+    for (size_t i = d + 1; i < n; i++) {
+        uint64_t v = 0;
+        assert_int_equal(sm_get(shrink_map, order[i], &v), SM_OK);
+        assert_int_equal(v, order[i]);
+    }
+    for (uint64_t k = first_new; k < next; k++) {
+        uint64_t v = 0;
+        if (home_u64(k, nb) / SM_MIGRATE_CHUNK == stall_home / SM_MIGRATE_CHUNK)
+            continue;
+        assert_int_equal(sm_get(shrink_map, k, &v), SM_OK);
+    }
+    char why[256];
+    if (smi_check_invariants(shrink_map, why, sizeof why) != 0)
+        fail_msg("invariants: %s", why);
+    sm_destroy(shrink_map);
+    alarm(0);
+}
+
+static void inserts_while_a_shrink_is_sized(void **state)
+{
+    (void)state;
+    alarm(60);
+    sm_options o = SM_OPTIONS_INIT;
+    o.seed = 7;
+    o.capacity = 287;
+    shrink_map = sm_new(&o);
+    assert_non_null(shrink_map);
+    /* 96 entries in 384 slots: the next delete falls under a quarter. */
+    for (uint64_t k = 1; k <= 96; k++)
+        assert_int_equal(sm_put(shrink_map, k, k, NULL), SM_OK);
+    victim = 96;
+    smi_hook_before_publish = stall_before_publish;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, delete_victim, NULL), 0);
+    while (!atomic_load(&stalled))
+        usleep(1000);
+    for (uint64_t k = 1000; k < 1200; k++)
+        assert_int_equal(sm_put(shrink_map, k, k, NULL), SM_OK);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    smi_hook_before_publish = NULL;
+    atomic_store(&stalled, 0);
+    for (uint64_t k = 5000; k < 5100; k++)
+        assert_int_equal(sm_put(shrink_map, k, k, NULL), SM_OK);
+    check_all(1, 96, "before");
+    check_all(1000, 1200, "during");
+    check_all(5000, 5100, "after");
+    assert_int_equal(sm_size(shrink_map), 95 + 200 + 100);
+    char why[256];
+    if (smi_check_invariants(shrink_map, why, sizeof why) != 0)
+        fail_msg("invariants: %s", why);
+    sm_destroy(shrink_map);
+    alarm(0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(delete_past_home_then_slot_reused),
+        cmocka_unit_test(shrink_after_deletes_in_hash_order),
+        cmocka_unit_test(inserts_while_a_shrink_is_sized),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
