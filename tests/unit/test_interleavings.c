@@ -182,15 +182,31 @@ static void check_all(uint64_t from, uint64_t to, const char *what)
     }
 }
 
-static void shrink_after_deletes_in_hash_order(void **state)
+/* A small pre-sized map for the shrink tests (384 slots), with an alarm as
+ * the hang detector: a replayed hang ends the test instead of the run. */
+static void start_small_map(uint64_t seed)
 {
-    (void)state;
     alarm(60);
     sm_options o = SM_OPTIONS_INIT;
-    o.seed = 12345;
+    o.seed = seed;
     o.capacity = 287;
     shrink_map = sm_new(&o);
     assert_non_null(shrink_map);
+}
+
+static void end_small_map(void)
+{
+    char why[256];
+    if (smi_check_invariants(shrink_map, why, sizeof why) != 0)
+        fail_msg("invariants: %s", why);
+    sm_destroy(shrink_map);
+    alarm(0);
+}
+
+static void shrink_after_deletes_in_hash_order(void **state)
+{
+    (void)state;
+    start_small_map(12345);
     const uint64_t nb = atomic_load(&shrink_map->root)->nbuckets;
     for (uint64_t k = 1; k <= 280; k++)
         assert_int_equal(sm_put(shrink_map, k, k, NULL), SM_OK);
@@ -247,22 +263,13 @@ static void shrink_after_deletes_in_hash_order(void **state)
             continue;
         assert_int_equal(sm_get(shrink_map, k, &v), SM_OK);
     }
-    char why[256];
-    if (smi_check_invariants(shrink_map, why, sizeof why) != 0)
-        fail_msg("invariants: %s", why);
-    sm_destroy(shrink_map);
-    alarm(0);
+    end_small_map();
 }
 
 static void inserts_while_a_shrink_is_sized(void **state)
 {
     (void)state;
-    alarm(60);
-    sm_options o = SM_OPTIONS_INIT;
-    o.seed = 7;
-    o.capacity = 287;
-    shrink_map = sm_new(&o);
-    assert_non_null(shrink_map);
+    start_small_map(7);
     /* 96 entries in 384 slots: the next delete falls under a quarter. */
     for (uint64_t k = 1; k <= 96; k++)
         assert_int_equal(sm_put(shrink_map, k, k, NULL), SM_OK);
@@ -283,11 +290,7 @@ static void inserts_while_a_shrink_is_sized(void **state)
     check_all(1000, 1200, "during");
     check_all(5000, 5100, "after");
     assert_int_equal(sm_size(shrink_map), 95 + 200 + 100);
-    char why[256];
-    if (smi_check_invariants(shrink_map, why, sizeof why) != 0)
-        fail_msg("invariants: %s", why);
-    sm_destroy(shrink_map);
-    alarm(0);
+    end_small_map();
 }
 
 int main(void)
