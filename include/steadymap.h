@@ -33,8 +33,9 @@
  *     table nearly full while a thread that claimed part of the migration is
  *     not running, or a table full — finishes the migration itself and waits
  *     for the chunks other threads claimed (DESIGN.md, "A stalled migrator").
- *     An insert also waits while another writer sizes and allocates a new
- *     table (microseconds, unless that writer is preempted; I9 in DESIGN.md).
+ *     An insert also waits while another writer sizes a new table and, for a
+ *     resize that is not an sm_reserve, allocates it (microseconds, unless
+ *     that writer is preempted; I9 in DESIGN.md).
  *     Readers are never among them.
  * T4. Every successful operation is linearizable: it appears to take effect at
  *     one instant between its call and its return.

@@ -60,8 +60,9 @@
  *       writer adds an entry to the root: the table is sized from the counts
  *       read then, and the copies into it, plus the writers' inserts that
  *       its room check admits (migrate.c), must always fit. A writer that
- *       read the flag just before it rose may still add one entry, so both
- *       the shrink size and the room check allow one entry per thread.
+ *       read the flag just before it rose may still add one entry, and
+ *       writers may pass the room check together, so the shrink size and
+ *       the room check allow two entries per thread.
  *
  * Operations
  * ----------
@@ -694,9 +695,12 @@ static int write_op(sm_map *m, op_args *a)
         }
         /* I9: a resize of t is being sized from the entries t holds; adding
          * one now could overfill its new table. Seq_cst pairs with the
-         * store that raised the flag (migrate.c). Wait for the table to be
-         * published, then this home moves first (I6). */
-        if (root == t && atomic_load_explicit(&m->preparing, memory_order_seq_cst)) {
+         * store and fence that raised the flag (migrate.c). Wait for the
+         * table to be published, then this home moves first (I6). A flag
+         * seen down may have been lowered just after next was published
+         * (release, so next is visible now): look again before adding. */
+        if (root == t && (atomic_load_explicit(&m->preparing, memory_order_seq_cst) ||
+                          atomic_load_explicit(&t->next, memory_order_acquire))) {
             unlock_home(bk, held, 0);
             smi_backoff(&spins);
             continue;

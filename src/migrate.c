@@ -67,9 +67,9 @@ static uint64_t target_buckets(const sm_map *m, const sm_table *t, uint64_t want
     uint64_t live = l < 0 ? 0 : (uint64_t)l;
     uint64_t slots = t->nbuckets * SM_SLOTS;
     if (live * SM_SHRINK_DEN < slots * SM_SHRINK_NUM && t->nbuckets > SM_MIN_BUCKETS) {
-        /* Room for one more entry per thread: a writer that checked
-         * `preparing` just before it was set may still add one (I9). */
-        uint64_t sized = live + smi_epoch_records();
+        /* Room for two more entries per thread, as smi_next_has_room
+         * counts them (I9). */
+        uint64_t sized = live + 2 * smi_epoch_records();
         uint64_t nb = ceil_div(sized * 1000, (uint64_t)SM_SHRINK_TARGET_PERMILLE * SM_SLOTS);
         uint64_t floor_nb = ceil_div(t->nbuckets, SM_MAX_SHRINK_FACTOR);
         if (nb < floor_nb)
@@ -88,6 +88,16 @@ static uint64_t target_buckets(const sm_map *m, const sm_table *t, uint64_t want
     return nb * 3 > t->nbuckets * 4 ? nb : t->nbuckets;
 }
 
+/* I9's flag goes up before the counts that size the next table are read.
+ * A seq_cst store alone does not keep later relaxed loads after it on every
+ * architecture; the fence does, against the writers' seq_cst load of the
+ * flag under their home lock. */
+static void raise_preparing(sm_map *m)
+{
+    atomic_store_explicit(&m->preparing, 1, memory_order_seq_cst);
+    fence_seq_cst();
+}
+
 int smi_resize_start(sm_map *m, sm_table *t, uint64_t want)
 {
     if (atomic_load_explicit(&m->root, memory_order_acquire) != t ||
@@ -101,14 +111,20 @@ int smi_resize_start(sm_map *m, sm_table *t, uint64_t want)
         flag_store_release(&m->resizing, 0);
         return RESIZE_BUSY;
     }
+    /* Nothing to do is the common answer of a delete's shrink check on a
+     * small map: find it out before holding inserts back. */
+    if (target_buckets(m, t, want) == 0) {
+        flag_store_release(&m->resizing, 0);
+        return RESIZE_NOT_NEEDED;
+    }
     /* I9: from here until next is published no writer adds an entry to t,
-     * so the counts read below bound what the new table must take. Seq_cst
-     * orders this store before those counting loads, against the writers'
-     * seq_cst load of the flag under their home lock. sm_reserve (want) does
-     * not hold writers back while it faults a large table in: its table is
-     * larger than t, and it counts t's every slot as still to copy. */
+     * so the counts read below bound what the new table must take.
+     * sm_reserve (want) raises the flag only once its table is allocated
+     * and faulted in, which can take long: that table is larger than t, so
+     * it holds every entry t can hold, and only the count of copies it must
+     * reserve room for has to be exact. */
     if (!want)
-        atomic_store_explicit(&m->preparing, 1, memory_order_seq_cst);
+        raise_preparing(m);
     /* Size, allocate, then size again from fresh counts: entries inserted
      * before the flag was seen may still arrive while the table is being
      * allocated, and a new table sized from a stale count could fill before
@@ -136,12 +152,14 @@ int smi_resize_start(sm_map *m, sm_table *t, uint64_t want)
             return SM_ENOMEM;
         }
     }
+    if (want)
+        raise_preparing(m);
 #ifdef SM_TEST_HOOKS
     if (smi_hook_before_publish)
         smi_hook_before_publish();
 #endif
     int64_t live = smi_live_sum(m);
-    nt->copies_expected = want ? t->nbuckets * SM_SLOTS : live < 0 ? 0 : (uint64_t)live;
+    nt->copies_expected = live < 0 ? 0 : (uint64_t)live;
     u64_fetch_add_relaxed(&m->bytes_held, nt->bytes);
     if (nb > t->nbuckets)
         u64_fetch_add_relaxed(&m->grows, 1);
@@ -298,8 +316,9 @@ static int migrate_chunk(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt, 
         if (!frozen)
             copies += migrate_home_locked(m, self, t, nt, b, held);
     }
-    /* Relaxed: only smi_next_has_room's estimate reads it. */
-    u64_fetch_add_relaxed(&nt->copied, copies);
+    /* Release: a room check that sees these copies counted also sees the
+     * used slots they took (it loads `copied` with acquire, then `used`). */
+    u64_fetch_add_acq_rel(&nt->copied, copies);
     /* acq_rel: our FROZEN stores happen-before the finisher's root switch,
      * and the finisher sees everybody's. */
     uint64_t done = u64_fetch_add_acq_rel(&t->migrated, end - start) + (end - start);
@@ -314,13 +333,16 @@ int smi_next_has_room(const sm_table *t, const sm_table *nt)
 {
     /* Entries still to be copied: at most those t held when nt was
      * published, plus one per thread that had checked `preparing` before it
-     * was set (I9), minus those already copied. (Estimating them from the
-     * chunks not yet counted assumed entries spread evenly over the homes;
-     * after deletes in hash order, which is iteration order, the last chunks
-     * held most of them and the copies overflowed nt.) */
+     * was set (I9), minus those already copied. A second entry per thread
+     * covers the writers that pass this check at the same moment on the
+     * same count of used slots. (Estimating the copies from the chunks not
+     * yet counted assumed entries spread evenly over the homes; after
+     * deletes in hash order, which is iteration order, the last chunks held
+     * most of them and the copies overflowed nt.) */
     (void)t;
-    uint64_t bound = nt->copies_expected + smi_epoch_records();
-    uint64_t copied = u64_load_relaxed(&nt->copied);
+    uint64_t bound = nt->copies_expected + 2 * smi_epoch_records();
+    /* Acquire: pairs with the acq_rel adds, before `used` is read below. */
+    uint64_t copied = u64_load_acquire(&nt->copied);
     uint64_t to_copy = bound > copied ? bound - copied : 0;
     uint64_t slots = nt->nbuckets * SM_SLOTS;
     return (smi_table_used(nt) + to_copy + 1) * SM_NEXT_ROOM_DEN <= slots * SM_NEXT_ROOM_NUM;
@@ -409,5 +431,6 @@ void smi_migrate_home(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt, uin
                       uint64_t held)
 {
     touch_next_pages(t, nt, b, b + 1);
-    u64_fetch_add_relaxed(&nt->copied, migrate_home_locked(m, self, t, nt, b, held));
+    /* Release: as in migrate_chunk. */
+    u64_fetch_add_acq_rel(&nt->copied, migrate_home_locked(m, self, t, nt, b, held));
 }

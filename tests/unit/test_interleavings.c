@@ -293,12 +293,72 @@ static void inserts_while_a_shrink_is_sized(void **state)
     end_small_map();
 }
 
+/*
+ * sm_reserve's migration must leave room for other writers' inserts: the
+ * new table is larger, so the copies still to come cannot fill it. A first
+ * version of I9 counted every old slot as still to copy for a reserve, and
+ * the room check then sent every concurrent insert to finish the migration,
+ * behind the reserving thread (found by review). Here the reserving thread
+ * stops inside its migration until this thread's insert is done, or 10 s.
+ */
+static atomic_int insert_done, hold_timed_out;
+
+static void hold_until_insert_done(uint64_t b, uint64_t nbuckets)
+{
+    if (!is_stalled_thread || nbuckets != stall_nbuckets || b != stall_home)
+        return;
+    atomic_store(&stalled, 1);
+    for (int i = 0; i < 10000 && !atomic_load(&insert_done); i++)
+        usleep(1000);
+    if (!atomic_load(&insert_done))
+        atomic_store(&hold_timed_out, 1);
+}
+
+static void *reserve_more(void *arg)
+{
+    (void)arg;
+    is_stalled_thread = 1;
+    assert_int_equal(sm_reserve(shrink_map, 300), SM_OK);
+    return NULL;
+}
+
+static void insert_during_a_reserve(void **state)
+{
+    (void)state;
+    start_small_map(3);
+    stall_nbuckets = atomic_load(&shrink_map->root)->nbuckets;
+    for (uint64_t k = 1; k <= 200; k++)
+        assert_int_equal(sm_put(shrink_map, k, k, NULL), SM_OK);
+    /* The reserving thread migrates chunk 0, then stops in chunk 1. */
+    stall_home = SM_MIGRATE_CHUNK;
+    smi_hook_migrate_home = hold_until_insert_done;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, reserve_more, NULL), 0);
+    while (!atomic_load(&stalled))
+        usleep(1000);
+    /* A key whose old home is in chunk 0 goes to the new table. */
+    uint64_t key = 1000;
+    while (home_u64(key, stall_nbuckets) >= SM_MIGRATE_CHUNK)
+        key++;
+    assert_int_equal(sm_put(shrink_map, key, key, NULL), SM_OK);
+    atomic_store(&insert_done, 1);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    smi_hook_migrate_home = NULL;
+    atomic_store(&stalled, 0);
+    atomic_store(&insert_done, 0);
+    if (atomic_load(&hold_timed_out))
+        fail_msg("the insert waited for the reserving thread's migration");
+    check_all(1, 201, "before");
+    end_small_map();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(delete_past_home_then_slot_reused),
         cmocka_unit_test(shrink_after_deletes_in_hash_order),
         cmocka_unit_test(inserts_while_a_shrink_is_sized),
+        cmocka_unit_test(insert_during_a_reserve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
