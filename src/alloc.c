@@ -112,7 +112,7 @@ static size_t rounded(size_t bytes)
 
 static void *alloc_block(size_t bytes, page_policy pages)
 {
-    if (bytes == 0 || injected_failure())
+    if (bytes == 0 || bytes > SM_MAX_BLOCK_BYTES || injected_failure())
         return NULL;
     size_t size = rounded(bytes);
     void *p;

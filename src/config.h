@@ -75,6 +75,13 @@
 #define SM_MMAP_MIN_BYTES (256u * 1024u)
 #define SM_HUGE_PAGE_BYTES (2u * 1024u * 1024u)
 
+/* The largest block the allocator asks for: 2^56 bytes, the most any 64-bit
+ * address space offers (5-level paging). A larger request fails as ENOMEM at
+ * once; without the cap, a size near SIZE_MAX wrapped when rounded up to pages
+ * plus the huge-page alignment, and a tiny mapping came back as a huge table
+ * (found by review: sm_reserve of about 2^58 entries crashed). */
+#define SM_MAX_BLOCK_BYTES ((size_t)1 << 56)
+
 /* Homes one iteration step visits inside one epoch section (iter.c). A step
  * per home paid the epoch entry, the root load and a call for about two
  * entries; sixteen homes (1 KiB of buckets, ~36 entries at 75%) spread that

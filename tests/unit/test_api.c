@@ -17,6 +17,7 @@
 
 #include "../model/support.h"
 #include "steadymap.h"
+#include "table.h"
 #include "testing.h"
 
 /* A value no operation of these tests stores: seeing it means "not written". */
@@ -598,6 +599,27 @@ static void calls_from_a_late_thread_exit_destructor(void **state)
     sm_destroy(late_map);
 }
 
+/* A capacity whose table would take almost all of a 64-bit address space is
+ * out of memory, not a crash: sizes near SIZE_MAX once wrapped when rounded
+ * up to pages, and a tiny mapping was used as the table. n is chosen so the
+ * table's size lands in that window (found by review). */
+static void near_size_max_capacity_is_enomem(void **state)
+{
+    (void)state;
+    uint64_t nb = (UINT64_MAX - 8191 - sizeof(sm_table)) / sizeof(sm_bucket) / 4 * 4;
+    uint64_t n = nb / 4 * 9 - 1;
+    sm_map *m = sm_new(NULL);
+    assert_non_null(m);
+    assert_int_equal(sm_reserve(m, n), SM_ENOMEM);
+    assert_int_equal(sm_put(m, 1, 2, NULL), SM_OK);
+    sm_destroy(m);
+    sm_options o = SM_OPTIONS_INIT;
+    o.capacity = n;
+    errno = 0;
+    assert_null(sm_new(&o));
+    assert_int_equal(errno, ENOMEM);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -621,6 +643,7 @@ int main(void)
         cmocka_unit_test(stats_are_sane),
         cmocka_unit_test(stats_writes_nothing_past_size),
         cmocka_unit_test(calls_from_a_late_thread_exit_destructor),
+        cmocka_unit_test(near_size_max_capacity_is_enomem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
