@@ -256,10 +256,19 @@ static int refill(sm_iter *it)
  * value at this moment (G3).
  */
 
-int sm_iter_next(sm_iter *it, uint64_t *key, uint64_t *value)
+/* A string key's record in the step's buffer: its length, then its bytes. */
+static const unsigned char *saved_key(const sm_iter *it, uint64_t offset, size_t *len)
 {
-    if (!it || it->map->string_keys)
-        return SM_EINVAL;
+    const unsigned char *rec = it->keybuf + offset;
+    memcpy(len, rec, sizeof *len);
+    return rec + sizeof *len;
+}
+
+/* The next entry to hand out, for either key kind: its key word (a uint64
+ * key, or the offset of a string key's record) and its value, read again
+ * on maps with free_value. Returns SM_OK, or refill's or the get's error. */
+static int take_pair(sm_iter *it, uint64_t *key_word, uint64_t *value)
+{
     for (;;) {
         int rc = refill(it);
         if (rc != SM_OK)
@@ -267,7 +276,13 @@ int sm_iter_next(sm_iter *it, uint64_t *key, uint64_t *value)
         uint64_t k = it->pairs[2 * it->next_pair];
         uint64_t v = it->pairs[2 * it->next_pair + 1];
         if (it->map->free_value) {
-            rc = sm_get(it->map, k, &v);
+            if (it->map->string_keys) {
+                size_t n;
+                const unsigned char *bytes = saved_key(it, k, &n);
+                rc = sm_get_str(it->map, bytes, n, &v);
+            } else {
+                rc = sm_get(it->map, k, &v);
+            }
             if (rc < 0)
                 return rc;  /* SM_ENOMEM, the walk not advanced */
             if (rc == SM_NOT_FOUND) {
@@ -276,44 +291,44 @@ int sm_iter_next(sm_iter *it, uint64_t *key, uint64_t *value)
             }
         }
         it->next_pair++;
-        if (key)
-            *key = k;
-        if (value)
-            *value = v;
+        *key_word = k;
+        *value = v;
         return SM_OK;
     }
+}
+
+int sm_iter_next(sm_iter *it, uint64_t *key, uint64_t *value)
+{
+    if (!it || it->map->string_keys)
+        return SM_EINVAL;
+    uint64_t k, v;
+    int rc = take_pair(it, &k, &v);
+    if (rc != SM_OK)
+        return rc;
+    if (key)
+        *key = k;
+    if (value)
+        *value = v;
+    return SM_OK;
 }
 
 int sm_iter_next_str(sm_iter *it, const void **key, size_t *len, uint64_t *value)
 {
     if (!it || !it->map->string_keys)
         return SM_EINVAL;
-    for (;;) {
-        int rc = refill(it);
-        if (rc != SM_OK)
-            return rc;
-        const unsigned char *rec = it->keybuf + it->pairs[2 * it->next_pair];
-        size_t n;
-        memcpy(&n, rec, sizeof n);
-        uint64_t v = it->pairs[2 * it->next_pair + 1];
-        if (it->map->free_value) {
-            rc = sm_get_str(it->map, rec + sizeof n, n, &v);
-            if (rc < 0)
-                return rc;
-            if (rc == SM_NOT_FOUND) {
-                it->next_pair++;
-                continue;
-            }
-        }
-        it->next_pair++;
-        if (key)
-            *key = rec + sizeof n;
-        if (len)
-            *len = n;
-        if (value)
-            *value = v;
-        return SM_OK;
-    }
+    uint64_t offset, v;
+    int rc = take_pair(it, &offset, &v);
+    if (rc != SM_OK)
+        return rc;
+    size_t n;
+    const unsigned char *bytes = saved_key(it, offset, &n);
+    if (key)
+        *key = bytes;
+    if (len)
+        *len = n;
+    if (value)
+        *value = v;
+    return SM_OK;
 }
 
 void sm_iter_free(sm_iter *it)

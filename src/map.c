@@ -685,7 +685,7 @@ static int write_op(sm_map *m, op_args *a)
         }
         sm_table *root = atomic_load_explicit(&m->root, memory_order_acquire);
         if (root != t && atomic_load_explicit(&root->next, memory_order_acquire) == t &&
-            !smi_next_has_room(root, t)) {
+            !smi_next_has_room(t)) {
             /* The migration into t is stalled (a migrating thread is not
              * running) and t must keep room for its copies: wait for it. */
             unlock_home(bk, held, 0);

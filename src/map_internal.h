@@ -87,7 +87,7 @@ void smi_migrate_help(sm_map *m, sm_thread *self);
 void smi_migrate_home(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt, uint64_t b,
                       uint64_t held);
 void smi_migrate_finish_all(sm_map *m, sm_thread *self);
-int smi_next_has_room(const sm_table *t, const sm_table *nt);
+int smi_next_has_room(const sm_table *nt);
 void smi_reclaim_maybe(sm_map *m, sm_thread *self);
 
 /* map.c: the lock-free lookup of a key with hash h, starting in table t;

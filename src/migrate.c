@@ -98,6 +98,14 @@ static void raise_preparing(sm_map *m)
     fence_seq_cst();
 }
 
+/* A resize that does not start: both flags down, the gate's holder last. */
+static int resize_abandoned(sm_map *m, int rc)
+{
+    flag_store_release(&m->preparing, 0);
+    flag_store_release(&m->resizing, 0);
+    return rc;
+}
+
 int smi_resize_start(sm_map *m, sm_table *t, uint64_t want)
 {
     if (atomic_load_explicit(&m->root, memory_order_acquire) != t ||
@@ -107,16 +115,12 @@ int smi_resize_start(sm_map *m, sm_table *t, uint64_t want)
      * resize's root switch is visible (I7). */
     if (!flag_cas_acquire(&m->resizing, 0, 1))
         return RESIZE_BUSY;
-    if (atomic_load_explicit(&m->root, memory_order_acquire) != t) {
-        flag_store_release(&m->resizing, 0);
-        return RESIZE_BUSY;
-    }
+    if (atomic_load_explicit(&m->root, memory_order_acquire) != t)
+        return resize_abandoned(m, RESIZE_BUSY);
     /* Nothing to do is the common answer of a delete's shrink check on a
      * small map: find it out before holding inserts back. */
-    if (target_buckets(m, t, want) == 0) {
-        flag_store_release(&m->resizing, 0);
-        return RESIZE_NOT_NEEDED;
-    }
+    if (target_buckets(m, t, want) == 0)
+        return resize_abandoned(m, RESIZE_NOT_NEEDED);
     /* I9: from here until next is published no writer adds an entry to t,
      * so the counts read below bound what the new table must take.
      * sm_reserve (want) raises the flag only once its table is allocated
@@ -140,17 +144,11 @@ int smi_resize_start(sm_map *m, sm_table *t, uint64_t want)
             nt = NULL;
         }
         nb = fresh;
-        if (nb == 0) {
-            flag_store_release(&m->preparing, 0);
-            flag_store_release(&m->resizing, 0);
-            return RESIZE_NOT_NEEDED;
-        }
+        if (nb == 0)
+            return resize_abandoned(m, RESIZE_NOT_NEEDED);
         nt = smi_table_new(nb, want != 0, m->huge_pages);
-        if (!nt) {
-            flag_store_release(&m->preparing, 0);
-            flag_store_release(&m->resizing, 0);
-            return SM_ENOMEM;
-        }
+        if (!nt)
+            return resize_abandoned(m, SM_ENOMEM);
     }
     if (want)
         raise_preparing(m);
@@ -329,7 +327,7 @@ static int migrate_chunk(sm_map *m, sm_thread *self, sm_table *t, sm_table *nt, 
     return 0;
 }
 
-int smi_next_has_room(const sm_table *t, const sm_table *nt)
+int smi_next_has_room(const sm_table *nt)
 {
     /* Entries still to be copied: at most those t held when nt was
      * published, plus one per thread that had checked `preparing` before it
@@ -339,7 +337,6 @@ int smi_next_has_room(const sm_table *t, const sm_table *nt)
      * yet counted assumed entries spread evenly over the homes; after
      * deletes in hash order, which is iteration order, the last chunks held
      * most of them and the copies overflowed nt.) */
-    (void)t;
     uint64_t bound = nt->copies_expected + 2 * smi_epoch_records();
     /* Acquire: pairs with the acq_rel adds, before `used` is read below. */
     uint64_t copied = u64_load_acquire(&nt->copied);
@@ -414,8 +411,9 @@ void smi_reclaim_maybe(sm_map *m, sm_thread *self)
 {
     /* Called after the operation's own epoch section, so that section never
      * blocks it (a guard the thread holds, sm_pin, still does: reclaim then
-     * frees what it can and the rest waits for a later try). Right after this thread retired a table, then every SM_RECLAIM_EVERY
-     * writes while garbage waits: each try costs a membarrier() call. */
+     * frees what it can and the rest waits for a later try). Right after
+     * this thread retired a table, then every SM_RECLAIM_EVERY writes while
+     * garbage waits: each try costs a membarrier() call. */
     if (!self->reclaim_due && self->ops % SM_RECLAIM_EVERY != 0)
         return;
     self->reclaim_due = 0;
