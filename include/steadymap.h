@@ -33,6 +33,10 @@
  *     table nearly full while a thread that claimed part of the migration is
  *     not running, or a table full — finishes the migration itself and waits
  *     for the chunks other threads claimed (DESIGN.md, "A stalled migrator").
+ *     The next table counts two entries of room per thread the process ever
+ *     ran at once, so in a small map of a process that once ran many threads
+ *     an insert may find that room short and finish the migration itself:
+ *     work bounded by that small table, not by a constant.
  *     An insert also waits while another writer sizes a new table and, for a
  *     resize that is not an sm_reserve, allocates it (microseconds, unless
  *     that writer is preempted; I9 in DESIGN.md).
@@ -139,7 +143,8 @@ typedef struct sm_resize_event {
  */
 typedef struct sm_options {
     size_t size;           /* sizeof(sm_options), as the caller knows it */
-    uint64_t capacity;     /* entries to hold without growing; 0 = small.
+    uint64_t capacity;     /* entries to hold without growing (slots, as
+                              sm_reserve counts them); 0 = small.
                               The table is faulted in by sm_new, so later
                               puts take no page faults (time ~ capacity).
                               Under a memory limit (cgroup) Linux may end the
@@ -345,7 +350,10 @@ size_t sm_size(sm_map *m);
  * finishes a resize in progress and migrates the map into a table of the
  * needed size, faulted in up front so later puts take no page faults, before
  * it returns. It never shrinks the map; a later shrink
- * triggered by deletes may undo the reservation. sm_reserve(m, 0) only
+ * triggered by deletes may undo the reservation. "n entries fit" counts
+ * slots: a delete leaves a tombstone that occupies its slot until an insert
+ * reuses it or a resize drops it, so a map that churns (deletes and inserts
+ * other keys) while holding close to n entries may still grow. sm_reserve(m, 0) only
  * completes a resize in progress, e.g. to give an old table back right after
  * a burst of deletes instead of during the next writes.
  * Returns: SM_OK, SM_EINVAL (m NULL), SM_ENOMEM (nothing changed). As for

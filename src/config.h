@@ -41,7 +41,8 @@
 #define SM_MAX_SHRINK_FACTOR 8u
 
 /* Old buckets each writer migrates per call while a resize is in progress.
- * 32 buckets (2 KiB, at most 96 entries) bound the extra work of one put to a
+ * 32 homes (2 KiB; their chains hold at most 3 x (32 + longest probe)
+ * entries, migrate.c "Work bound") bound the extra work of one put to a
  * few microseconds, and make migration finish after nbuckets/32 writes, fast
  * enough that the new table never fills first (DESIGN.md, "Room during
  * migration"). */
@@ -49,8 +50,11 @@
 
 /* While a migration runs, new inserts into the next table stop (the writer
  * waits for the migration to finish) once used slots plus the entries still
- * to be copied reach 9/10 of its slots. With every writer advancing the
- * migration this never triggers ("Room during migration"); it matters when
+ * to be copied reach 9/10 of its slots. The count includes two entries of
+ * room per thread record (I9), so in a next table of fewer than about four
+ * slots per record the stop can trigger at once, and the insert then finishes
+ * that small migration itself. In larger tables, with every writer advancing
+ * the migration, it never triggers ("Room during migration"); it matters when
  * a migrating thread is preempted for long while others keep inserting: the
  * copies must always find a free slot, or the migration could never end. */
 #define SM_NEXT_ROOM_NUM 9u
@@ -62,9 +66,11 @@
 #define SM_STRIPES 16u
 
 /* Below this many slots a table checks its occupancy on every insert; above,
- * every SM_CHECK_EVERY-th insert of a stripe, or when a probe went past the
- * home bucket. Overshoot is at most SM_STRIPES * SM_CHECK_EVERY slots, under
- * 2% of any table checked this lazily. */
+ * every SM_CHECK_EVERY-th write of a thread, or when a probe went more than
+ * two buckets past the home. Each thread can add at most SM_CHECK_EVERY - 1
+ * entries unchecked, so T writing threads overshoot by under T * 64 slots:
+ * under 2% of any table checked this lazily while T <= 16, and never past
+ * the table's end (an insert that finds no slot forces a resize, map.c). */
 #define SM_CHECK_ALWAYS_BELOW_SLOTS 65536u
 #define SM_CHECK_EVERY 64u
 

@@ -46,9 +46,9 @@
  *   old table of N buckets ends after at most N/32 writes, plus writes by
  *   threads that were already past their help step. A grow doubles, so the
  *   new table starts at 37.5% and cannot fill; a shrink targets 60% and
- *   divides by at most 8, so the N/32 extra entries are at most a third of the
- *   new table's 3N/8 slots... of which 60% were taken: under 70% in the worst
- *   case, still below the 75% ceiling.
+ *   divides by at most 8, so the N/32 extra entries are at most a twelfth of
+ *   the new table's 3N/8 slots, of which 60% were taken: under 70% in the
+ *   worst case, still below the 75% ceiling.
  */
 #include "alloc.h"
 #include "map_internal.h"
@@ -76,7 +76,12 @@ static uint64_t target_buckets(const sm_map *m, const sm_table *t, uint64_t want
             nb = floor_nb;
         if (nb < SM_MIN_BUCKETS)
             nb = SM_MIN_BUCKETS;
-        return nb < t->nbuckets ? nb : 0;
+        if (nb < t->nbuckets)
+            return nb;
+        /* The room for the threads keeps this table from shrinking (a small
+         * map in a process that once ran many threads): its deletes must
+         * still be cleaned, by the same-size rehash below, or tombstones
+         * would pile up until a miss read every bucket. */
     }
     if ((smi_table_used(t) + 1) * SM_GROW_DEN <= slots * SM_GROW_NUM)
         return 0;

@@ -4,7 +4,9 @@
  * size. Old tables are freed by deferred reclamation, so every byte count is
  * read after smi_reclaim().
  */
+#define _POSIX_C_SOURCE 200809L  /* pthread_barrier_t under -std=c11 */
 #include <inttypes.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +18,7 @@
 
 #include "../model/support.h"
 #include "steadymap.h"
+#include "epoch.h"
 #include "testing.h"
 
 /* Unit tests are deterministic: one hash seed, so one table layout, every run. */
@@ -497,6 +500,75 @@ static void large_tables_give_back_all_their_address_space(void **state)
         fail_msg("%u rounds of large maps left %" PRIu64 " kB mapped", rounds, after - before);
 }
 
+/*
+ * A small map in a process that once ran many threads at the same moment.
+ * Shrinks are sized with two entries of room per thread record the process
+ * ever made (I9), so here no shrink can make the table smaller; deletes must
+ * then still be cleaned up by a rehash at the same size. The resize decision
+ * once returned "nothing to do" as soon as the entries were under the shrink
+ * threshold, so tombstones and OVERFLOW bits piled up until a miss read
+ * every bucket (found by review). Runs last: the thread records it leaves
+ * behind are process wide and never go away.
+ */
+#define MANY_THREADS 64u
+
+static pthread_barrier_t all_alive;
+
+static void *register_while_all_alive(void *arg)
+{
+    uint64_t v;
+    pthread_barrier_wait(&all_alive);
+    (void)sm_get(arg, 1, &v);
+    pthread_barrier_wait(&all_alive);
+    return NULL;
+}
+
+static void small_map_churn_rehashes_after_many_threads(void **state)
+{
+    (void)state;
+    sm_map *m = new_seeded_map(SEED);
+    pthread_t threads[MANY_THREADS];
+    assert_int_equal(pthread_barrier_init(&all_alive, NULL, MANY_THREADS), 0);
+    for (unsigned i = 0; i < MANY_THREADS; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, register_while_all_alive, m), 0);
+    for (unsigned i = 0; i < MANY_THREADS; i++)
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+    pthread_barrier_destroy(&all_alive);
+
+    const uint64_t live = 70;
+    for (uint64_t i = 0; i < 3 * live; i++)
+        assert_int_equal(sm_insert(m, spread_key(i), i, NULL), SM_OK);
+    for (uint64_t i = live; i < 3 * live; i++)
+        assert_int_equal(sm_delete(m, spread_key(i), NULL), SM_OK);
+    finish_migration(m);
+    sm_stats_info start = stats_of(m);
+    /* The premise: entries under the shrink threshold, and a shrink sized
+     * for them plus the records' room would not be smaller. */
+    uint64_t slots = start.capacity * 4 / 3;
+    assert_true(live * 4 < slots);
+    assert_true(smi_epoch_records() >= MANY_THREADS);
+    uint64_t room = (live + 2 * smi_epoch_records()) * 1000;
+    assert_true((room + 1799) / 1800 >= slots / 3);   /* buckets at the 60% shrink target */
+
+    for (uint64_t r = 0; r < 20000; r++) {
+        assert_int_equal(sm_insert(m, spread_key(3 * live + r), r, NULL), SM_OK);
+        assert_int_equal(sm_delete(m, spread_key(r < live ? r : 3 * live + r - live), NULL), SM_OK);
+    }
+    finish_migration(m);
+    sm_stats_info end = stats_of(m);
+    printf("small map after %u threads: %" PRIu64 " slots, %" PRIu64 " live, %" PRIu64
+           " tombstones, %" PRIu64 " rehashes, %" PRIu64 " shrinks, %" PRIu64 " grows\n",
+           MANY_THREADS, end.capacity * 4 / 3, end.entries, end.tombstones,
+           end.rehashes - start.rehashes, end.shrinks - start.shrinks, end.grows - start.grows);
+    assert_int_equal(sm_size(m), live);
+    assert_true(end.rehashes + end.shrinks > start.rehashes + start.shrinks);
+    /* Used slots stay under the grow threshold (75%), which the deletes
+     * alone once pushed past: 266 tombstones in 336 slots. */
+    assert_true(end.entries + end.tombstones <= end.capacity + 1);
+    assert_invariants(m, "after churn in a small map");
+    sm_destroy(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -510,6 +582,7 @@ int main(void)
         cmocka_unit_test(churn_at_constant_size_stays_bounded),
         cmocka_unit_test(no_huge_pages_flag_keeps_tables_on_small_pages),
         cmocka_unit_test(large_tables_give_back_all_their_address_space),
+        cmocka_unit_test(small_map_churn_rehashes_after_many_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
