@@ -165,6 +165,7 @@ struct run {
     uint64_t t0, end_ticks, cap_ticks, window_ticks;
     pthread_barrier_t start;
     _Atomic unsigned writers_running;
+    _Atomic uint64_t writers_end;  /* growth: when the last writer returned */
     _Atomic unsigned measured_running;
     worker *w;                 /* threads measured workers, then the iterator */
     pthread_mutex_t event_lock;
@@ -354,6 +355,20 @@ static int others_done(const worker *w)
            atomic_load_explicit(&w->r->writers_running, memory_order_relaxed) == 0;
 }
 
+/* An open-loop reader of growth also issues every get that was due before the
+ * writers finished: one that fell behind (preempted, or stalled by the map)
+ * would otherwise drop the backlog its stall built, and the gets that waited
+ * longest would never be counted (coordinated omission at the end of a fill). */
+static int reader_done_at(const worker *w, uint64_t intended)
+{
+    /* Acquire pairs with the writers' release decrement: writers_end is the
+     * last writer's, stored before it. */
+    if (w->role != ROLE_READER ||
+        atomic_load_explicit(&w->r->writers_running, memory_order_acquire) != 0)
+        return 0;
+    return intended >= atomic_load_explicit(&w->r->writers_end, memory_order_relaxed);
+}
+
 static void closed_loop(worker *w)
 {
     run *r = w->r;
@@ -388,7 +403,7 @@ static void open_loop(worker *w, double rate)
     op o;
     for (uint64_t i = 0;; i++) {
         uint64_t intended = phase + (uint64_t)(interval * (double)i);
-        if ((timed && intended >= r->end_ticks) || others_done(w))
+        if ((timed && intended >= r->end_ticks) || reader_done_at(w, intended))
             break;
         uint64_t now = lab_ticks();
         if (now >= r->cap_ticks) {
@@ -458,8 +473,17 @@ static void *worker_main(void *arg)
             open_loop(w, r->rate);
         else
             closed_loop(w);
-        if (w->role == ROLE_WRITER)
-            atomic_fetch_sub(&r->writers_running, 1);
+        if (w->role == ROLE_WRITER) {
+            /* The latest writer's end: relaxed, as the release decrement
+             * below publishes it to the readers. */
+            uint64_t end = lab_ticks();
+            uint64_t seen = atomic_load_explicit(&r->writers_end, memory_order_relaxed);
+            while (seen < end && !atomic_compare_exchange_weak_explicit(
+                                     &r->writers_end, &seen, end, memory_order_relaxed,
+                                     memory_order_relaxed))
+                ;
+            atomic_fetch_sub_explicit(&r->writers_running, 1, memory_order_release);
+        }
         if (have_usage && getrusage(RUSAGE_THREAD, &after) == 0)
             w->preempted = (uint64_t)(after.ru_nivcsw - before.ru_nivcsw);
         atomic_fetch_sub(&r->measured_running, 1);

@@ -75,6 +75,7 @@ type run struct {
 	t0, endTicks, capTicks uint64
 	windowTicks            uint64
 	writersRunning         atomic.Int32
+	writersEnd             atomic.Uint64 // growth: when the last writer returned
 	measuredRunning        atomic.Int32
 	w                      []*worker
 }
@@ -213,6 +214,14 @@ func (w *worker) othersDone() bool {
 	return w.role == roleReader && w.r.writersRunning.Load() == 0
 }
 
+// readerDoneAt: as the C harness's reader_done_at, an open-loop reader of
+// growth issues every get that was due before the writers finished, so the
+// backlog a stall built is counted, not dropped.
+func (w *worker) readerDoneAt(intended uint64) bool {
+	return w.role == roleReader && w.r.writersRunning.Load() == 0 &&
+		intended >= w.r.writersEnd.Load()
+}
+
 func (w *worker) closedLoop() {
 	r := w.r
 	timed := w.role != roleWriter && w.role != roleReader
@@ -243,7 +252,7 @@ func (w *worker) openLoop() {
 	var o op
 	for i := uint64(0); ; i++ {
 		intended := phase + uint64(interval*float64(i))
-		if (timed && intended >= r.endTicks) || w.othersDone() {
+		if (timed && intended >= r.endTicks) || w.readerDoneAt(intended) {
 			break
 		}
 		now := ticks()
@@ -406,6 +415,9 @@ func (r *run) execute() *outcome {
 				w.closedLoop()
 			}
 			if w.role == roleWriter {
+				end := ticks()
+				for seen := r.writersEnd.Load(); seen < end && !r.writersEnd.CompareAndSwap(seen, end); seen = r.writersEnd.Load() {
+				}
 				r.writersRunning.Add(-1)
 			}
 			r.measuredRunning.Add(-1)

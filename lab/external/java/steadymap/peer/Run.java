@@ -83,6 +83,8 @@ final class Run {
     final int windowCapacity;
     volatile long t0, endNs, capNs;
     final AtomicInteger writersRunning = new AtomicInteger();
+    /* growth: when the last writer returned */
+    final AtomicLong writersEnd = new AtomicLong();
     final AtomicInteger measuredRunning = new AtomicInteger();
     final List<Worker> workers = new ArrayList<>();
 
@@ -235,6 +237,13 @@ final class Run {
             return role == READER && writersRunning.get() == 0;
         }
 
+        /* As the C harness's reader_done_at: an open-loop reader of growth
+         * issues every get that was due before the writers finished, so the
+         * backlog a stall built is counted, not dropped. */
+        boolean readerDoneAt(long intended) {
+            return role == READER && writersRunning.get() == 0 && intended >= writersEnd.get();
+        }
+
         void closedLoop() {
             boolean timed = role != WRITER && role != READER;
             for (long i = 0;; i++) {
@@ -259,7 +268,7 @@ final class Run {
             long phase = t0 + (long) (interval * id / p.threads);
             for (long i = 0;; i++) {
                 long intended = phase + (long) (interval * (double) i);
-                if ((timed && intended >= endNs) || othersDone())
+                if ((timed && intended >= endNs) || readerDoneAt(intended))
                     break;
                 long t = now();
                 if (t >= capNs) {
@@ -317,8 +326,10 @@ final class Run {
                 openLoop();
             else
                 closedLoop();
-            if (role == WRITER)
+            if (role == WRITER) {
+                writersEnd.accumulateAndGet(now(), Math::max);
                 writersRunning.decrementAndGet();
+            }
             long after = involuntarySwitches();
             if (before >= 0 && after >= before)
                 preempted = after - before;
