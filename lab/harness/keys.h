@@ -29,6 +29,23 @@ static inline uint64_t lab_key_of(uint64_t index, uint64_t salt)
     return lab_mix(index + salt);
 }
 
+/* lab_mix backwards (each step of it is a bijection): the range scenario's
+ * iterator check turns a key it is handed into the index it was made from. */
+static inline uint64_t lab_unmix(uint64_t x)
+{
+    x ^= (x >> 31) ^ (x >> 62);
+    x *= 0x319642b2d24d8ec3u;  /* the inverse of 0x94d049bb133111eb mod 2^64 */
+    x ^= (x >> 27) ^ (x >> 54);
+    x *= 0x96de1b173f119089u;  /* the inverse of 0xbf58476d1ce4e5b9 mod 2^64 */
+    x ^= (x >> 30) ^ (x >> 60);
+    return x;
+}
+
+static inline uint64_t lab_index_of(uint64_t key, uint64_t salt)
+{
+    return lab_unmix(key) - salt;
+}
+
 static inline uint64_t lab_value_of(uint64_t key)
 {
     return lab_mix(key ^ 0x5851f42d4c957f2du);

@@ -21,6 +21,19 @@ func mix(x uint64) uint64 {
 
 func keyOf(index, salt uint64) uint64 { return mix(index + salt) }
 
+// unmix is mix backwards, as lab_unmix in keys.h: the iterator check turns a
+// key back into the index it was made from.
+func unmix(x uint64) uint64 {
+	x ^= (x >> 31) ^ (x >> 62)
+	x *= 0x319642b2d24d8ec3
+	x ^= (x >> 27) ^ (x >> 54)
+	x *= 0x96de1b173f119089
+	x ^= (x >> 30) ^ (x >> 60)
+	return x
+}
+
+func indexOf(key, salt uint64) uint64 { return unmix(key) - salt }
+
 func valueOf(key uint64) uint64 { return mix(key ^ 0x5851f42d4c957f2d) }
 
 // The salt of a run's key space and the seed of worker i's stream, as

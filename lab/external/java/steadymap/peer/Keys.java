@@ -25,6 +25,21 @@ final class Keys {
         return mix(index + salt);
     }
 
+    /* mix backwards, as lab_unmix in keys.h: the iterator check turns a key
+     * back into the index it was made from. */
+    static long unmix(long x) {
+        x ^= (x >>> 31) ^ (x >>> 62);
+        x *= 0x319642b2d24d8ec3L;
+        x ^= (x >>> 27) ^ (x >>> 54);
+        x *= 0x96de1b173f119089L;
+        x ^= (x >>> 30) ^ (x >>> 60);
+        return x;
+    }
+
+    static long indexOf(long key, long salt) {
+        return unmix(key) - salt;
+    }
+
     static long valueOf(long key) {
         return mix(key ^ 0x5851f42d4c957f2dL);
     }

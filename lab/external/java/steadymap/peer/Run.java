@@ -288,20 +288,29 @@ final class Run {
         }
 
         void iterateLoop() {
-            long[] st = new long[2]; /* entries seen, wrong values */
+            long[] seenBits = new long[(int) ((p.keys + 63) / 64)];
+            long[] st = new long[2]; /* distinct pre-filled keys seen, wrong values */
             while (measuredRunning.get() > 0) {
+                java.util.Arrays.fill(seenBits, 0L);
                 st[0] = 0;
                 st[1] = 0;
                 long a = now();
                 map.forEach((k, v) -> {
-                    st[0]++;
-                    if (v != Keys.valueOf(k))
+                    long i = Keys.indexOf(k, salt);
+                    if (Long.compareUnsigned(i, p.keys) >= 0 || v != Keys.valueOf(k)) {
                         st[1]++;
+                        return;
+                    }
+                    long bit = 1L << (i % 64);
+                    if ((seenBits[(int) (i / 64)] & bit) == 0) {
+                        seenBits[(int) (i / 64)] |= bit;
+                        st[0]++;
+                    }
                 });
                 passes++;
                 passNs += now() - a;
                 errValue += st[1];
-                /* every key was pre-filled and none is deleted */
+                /* every key was pre-filled and none is deleted: each must be seen */
                 if (st[0] < p.keys)
                     errMissing++;
             }
