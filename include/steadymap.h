@@ -293,7 +293,9 @@ typedef sm_compute_action (*sm_compute_fn)(uint64_t key, int present, uint64_t *
  * every other writer of that key; readers stay lock-free and see the entry
  * before or after, never in between.
  * fn runs while the key's bucket is locked: it must be short and must not
- * call into this map. Like AtomicLong.updateAndGet, fn may be called more
+ * call into this map (a write of its own key, or of any key whose probe
+ * passes that bucket, waits for the lock fn's caller holds: a deadlock the
+ * library does not detect). Like AtomicLong.updateAndGet, fn may be called more
  * than once when the operation has to be retried (a neighbour bucket was
  * busy, or a resize moved the key); only the last call's decision is applied,
  * so fn must depend only on its arguments.
