@@ -15,6 +15,7 @@
 
 #include "engine.h"
 #include "harness/clock.h"
+#include "harness/compare.h"
 #include "harness/memory.h"
 #include "harness/run.h"
 #include "harness/verdict.h"
@@ -38,8 +39,8 @@ static int flat_is_single(const char *engine)
 
 /* 10 000 gets: 9 980 at `typical`, 20 at `tail` (so p99.9 = tail), one at
  * `max`; throughput ops_per_s. */
-static void add(fixture *f, const char *scenario, const char *engine, lab_load_model m,
-                uint64_t typical, uint64_t tail, uint64_t max, double ops_per_s)
+static lab_result *made_up(const char *scenario, const char *engine, lab_load_model m,
+                           uint64_t typical, uint64_t tail, uint64_t max, double ops_per_s)
 {
     lab_result *r = calloc(1, sizeof *r);
     assert_non_null(r);
@@ -56,8 +57,14 @@ static void add(fixture *f, const char *scenario, const char *engine, lab_load_m
     r->hist = r->get_hist;
     r->ops = r->hist.count;
     r->seconds = (double)r->ops / ops_per_s;
+    return r;
+}
+
+static void add(fixture *f, const char *scenario, const char *engine, lab_load_model m,
+                uint64_t typical, uint64_t tail, uint64_t max, double ops_per_s)
+{
     assert_true(f->n < MAX_RESULTS);
-    f->r[f->n++] = r;
+    f->r[f->n++] = made_up(scenario, engine, m, typical, tail, max, ops_per_s);
 }
 
 /* Every operation of r takes ns, and all of them are gets. */
@@ -281,6 +288,52 @@ static void errors_in_steady_are_a_miss(void **state)
     release(&f);
 }
 
+/* Replaces steady's mixed run with the one kept of three rounds at 6M, 9M
+ * and 12M ops/s, the slowest and the fastest carrying `errors` each. */
+static lab_result *steady_mixed_from_rounds(fixture *f, uint64_t errors)
+{
+    lab_result *rounds[3] = {
+        made_up("mixed", "steady", LAB_CLOSED_LOOP, 100, 200, 300, 12e6),
+        made_up("mixed", "steady", LAB_CLOSED_LOOP, 100, 200, 300, 6e6),
+        made_up("mixed", "steady", LAB_CLOSED_LOOP, 100, 200, 300, 9e6),
+    };
+    rounds[0]->err_value = errors;
+    rounds[1]->err_missing = errors;
+    rounds[1]->err_engine = errors;
+    lab_result *median = rounds[2];
+    lab_result *kept = lab_keep_median_run(rounds, 3);
+    assert_ptr_equal(kept, median);
+    for (size_t i = 0; i < f->n; i++)
+        if (strcmp(f->r[i]->scenario, "mixed") == 0 && strcmp(f->r[i]->engine, "steady") == 0) {
+            lab_result_free(f->r[i]);
+            f->r[i] = kept;
+        }
+    return kept;
+}
+
+/* Mixed keeps one of its three rounds for the tables; an error in a round it
+ * did not keep must still count, and keep (b) from passing. */
+static void rounds_not_kept_keep_their_errors(void **state)
+{
+    (void)state;
+    fixture f = { .n = 0 };
+    steady_wins(&f);
+    steady_mixed_from_rounds(&f, 0);
+    lab_check c[LAB_VERDICT_CHECKS];
+    judge(&f, c);
+    assert_int_equal(c[1].status, LAB_CHECK_PASS);
+    assert_non_null(strstr(c[1].detail, "1.80x"));
+
+    lab_result *kept = steady_mixed_from_rounds(&f, 2);
+    assert_int_equal(kept->err_value, 2);
+    assert_int_equal(kept->err_missing, 2);
+    assert_int_equal(kept->err_engine, 2);
+    judge(&f, c);
+    assert_int_equal(c[1].status, LAB_CHECK_MISS);
+    assert_non_null(strstr(c[1].detail, "steady returned 6 errors"));
+    release(&f);
+}
+
 static void memory_of_steady_is_plausible(void **state)
 {
     (void)state;
@@ -320,6 +373,7 @@ int main(void)
         cmocka_unit_test(bytes_per_entry_above_the_median_misses),
         cmocka_unit_test(missing_inputs_are_not_checked),
         cmocka_unit_test(errors_in_steady_are_a_miss),
+        cmocka_unit_test(rounds_not_kept_keep_their_errors),
         cmocka_unit_test(memory_of_steady_is_plausible),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
