@@ -275,6 +275,81 @@ static void missing_inputs_are_not_checked(void **state)
     release(&f);
 }
 
+/* With --threads=1 growth is its writer alone: steady has no gets, and
+ * (a) has nothing to compare rather than an empty histogram's zeros. */
+static void tails_without_steadys_gets_are_not_checked(void **state)
+{
+    (void)state;
+    fixture f = { .n = 0 };
+    steady_wins(&f);
+    lab_result *st = find(&f, "growth", "steady", LAB_OPEN_LOOP);
+    lab_hist_init(&st->get_hist);
+    lab_check c[LAB_VERDICT_CHECKS];
+    judge(&f, c);
+    assert_int_equal(c[0].status, LAB_CHECK_NOT_CHECKED);
+    assert_non_null(strstr(c[0].detail, "growth, open loop: steady's run measured no gets"));
+    release(&f);
+}
+
+static void mark_skipped(lab_result *r, const char *why)
+{
+    r->skipped = 1;
+    snprintf(r->skip_reason, sizeof r->skip_reason, "%s", why);
+}
+
+/* A peer that could not be measured is named in the comparison it is
+ * missing from, so "best of N peers" says who is not among the N. */
+static void peers_not_measured_are_named(void **state)
+{
+    (void)state;
+    fixture f = { .n = 0 };
+    steady_wins(&f);
+    add(&f, "range", "syncmap", LAB_CLOSED_LOOP, 100, 900000, 9000000, 1e6);
+    mark_skipped(f.r[f.n - 1], "failed: the engine crashed");
+    /* a peer with no gets has no p99.9 to compare, not one of 0 ns */
+    lab_hist_init(&find(&f, "range", "gomap", LAB_CLOSED_LOOP)->get_hist);
+    add(&f, "mixed", "syncmap", LAB_CLOSED_LOOP, 100, 200, 300, 1e6);
+    mark_skipped(f.r[f.n - 1], "failed: killed at its time limit");
+    f.mem[1].skipped = 1; /* gomap */
+    snprintf(f.mem[1].note, sizeof f.mem[1].note, "failed: out of memory");
+    lab_check c[LAB_VERDICT_CHECKS];
+    judge(&f, c);
+    assert_int_equal(c[0].status, LAB_CHECK_PASS);
+    assert_non_null(strstr(c[0].detail, "range, closed loop: steady get p99.9 2.01 us, max 50 us; "
+                                        "best of 1 peers: p99.9 40.2 us (sharded), max 3 ms "
+                                        "(sharded); 2 peers not measured (see the tables): "
+                                        "gomap, syncmap -> PASS"));
+    assert_int_equal(c[1].status, LAB_CHECK_PASS);
+    assert_non_null(strstr(c[1].detail, "best of 2 peers: sharded 5.00M ops/s: 1.80x (needs >= "
+                                        "1.50x); 1 peer not measured (see the tables): syncmap"));
+    assert_int_equal(c[3].status, LAB_CHECK_PASS);
+    assert_non_null(strstr(c[3].detail, "median of 2 concurrent peers 62.5; 1 peer not measured "
+                                        "(see the tables): gomap"));
+    release(&f);
+}
+
+/* (d) is about the largest size: when steady's measurement there failed, a
+ * smaller one does not stand in for it. */
+static void memory_without_steadys_largest_size_is_not_checked(void **state)
+{
+    (void)state;
+    fixture f = { .n = 0 };
+    steady_wins(&f);
+    /* at 1M keys steady would pass */
+    add_memory(&f, "steady", 30, 0.2);
+    f.mem[f.nmem - 1].keys = 1000000;
+    add_memory(&f, "gomap", 45, 1.0);
+    f.mem[f.nmem - 1].keys = 1000000;
+    f.mem[0].skipped = 1;
+    snprintf(f.mem[0].note, sizeof f.mem[0].note, "failed: killed at its time limit");
+    lab_check c[LAB_VERDICT_CHECKS];
+    judge(&f, c);
+    assert_int_equal(c[3].status, LAB_CHECK_NOT_CHECKED);
+    assert_non_null(strstr(c[3].detail, "memory at 16000000 keys: steady's measurement failed: "
+                                        "failed: killed at its time limit"));
+    release(&f);
+}
+
 static void errors_in_steady_are_a_miss(void **state)
 {
     (void)state;
@@ -372,6 +447,9 @@ int main(void)
         cmocka_unit_test(throughput_is_weighed_against_the_floor),
         cmocka_unit_test(bytes_per_entry_above_the_median_misses),
         cmocka_unit_test(missing_inputs_are_not_checked),
+        cmocka_unit_test(tails_without_steadys_gets_are_not_checked),
+        cmocka_unit_test(peers_not_measured_are_named),
+        cmocka_unit_test(memory_without_steadys_largest_size_is_not_checked),
         cmocka_unit_test(errors_in_steady_are_a_miss),
         cmocka_unit_test(rounds_not_kept_keep_their_errors),
         cmocka_unit_test(memory_of_steady_is_plausible),
