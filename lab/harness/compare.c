@@ -33,7 +33,8 @@
  * number per engine, and single runs of it differ by up to 1.3x between
  * minutes on this machine (libcuckoo 5.6M and 7.5M ops/s). Each engine runs
  * this often, the rounds interleaved so a slow stretch of the machine hits
- * every engine alike, and the run with the median ops/s is kept. */
+ * every engine alike, and the run with the median ops/s is kept, with the
+ * errors of every round. */
 #define THROUGHPUT_ROUNDS 3
 #define MAX_THROUGHPUT_ENGINES 64
 #define TEXT_OF(x) #x
@@ -319,7 +320,7 @@ static int write_compare_md(const lab_compare_options *o, const lab_report *rep,
                "measured operation (90%% gets in range and oversub; growth's readers and its "
                "loading writer). Mixed in the closed loop ran " NUMBER_TEXT(THROUGHPUT_ROUNDS) " times per "
                "engine, the rounds interleaved; its table keeps each engine's run with the median "
-               "ops/s.\n\n");
+               "ops/s, and its errors column counts every round's errors.\n\n");
     lab_verdict_write(checks, f);
     fprintf(f, "\nLatency columns: p50 ... max of one operation; \\* = fewer than 10 samples above "
                "that percentile. Open loop measures from each operation's intended start "
@@ -373,19 +374,22 @@ static double run_ops_per_s(const lab_result *r)
     return r && !r->skipped && r->seconds > 0 ? (double)r->ops / r->seconds : -1;
 }
 
-/* The median of THROUGHPUT_ROUNDS results; the others are freed. */
-static lab_result *keep_median(lab_result *runs[THROUGHPUT_ROUNDS])
+lab_result *lab_keep_median_run(lab_result **runs, size_t n)
 {
-    for (int i = 1; i < THROUGHPUT_ROUNDS; i++)
-        for (int j = i; j > 0 && run_ops_per_s(runs[j]) < run_ops_per_s(runs[j - 1]); j--) {
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && run_ops_per_s(runs[j]) < run_ops_per_s(runs[j - 1]); j--) {
             lab_result *t = runs[j];
             runs[j] = runs[j - 1];
             runs[j - 1] = t;
         }
-    lab_result *median = runs[THROUGHPUT_ROUNDS / 2];
-    for (int i = 0; i < THROUGHPUT_ROUNDS; i++)
-        if (runs[i] != median)
+    lab_result *median = runs[n / 2];
+    for (size_t i = 0; i < n; i++)
+        if (runs[i] != median) {
+            median->err_value += runs[i]->err_value;
+            median->err_missing += runs[i]->err_missing;
+            median->err_engine += runs[i]->err_engine;
             lab_result_free(runs[i]);
+        }
     return median;
 }
 
@@ -407,7 +411,7 @@ static int add_median_runs(lab_report *rep, progress *p, const lab_scenario *sc,
                 lab_result_free(runs[e][k]);
             continue;
         }
-        lab_result *kept = keep_median(runs[e]);
+        lab_result *kept = lab_keep_median_run(runs[e], THROUGHPUT_ROUNDS);
         if (lab_report_add(rep, kept) != 0) {
             lab_result_free(kept);
             failed = 1;

@@ -50,6 +50,12 @@ typedef struct lab_compare_options {
     size_t nmemory_keys;
 } lab_compare_options;
 
+/* Of n runs of one engine in one scenario, the one with the median ops/s
+ * (a skipped run counts as the slowest); the others are freed. The kept run
+ * carries the error counts of all n: a wrong value in a round that was not
+ * kept must still reach the errors column, the exit status and (b). */
+lab_result *lab_keep_median_run(lab_result **runs, size_t n);
+
 /* Runs the comparison and writes everything into o->output. Returns the
  * lab's exit status: 0; 3 if an engine returned a wrong value or lost a key
  * (with --smoke also: a run or measurement that failed); 1 if a file could

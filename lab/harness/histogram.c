@@ -49,14 +49,25 @@ void lab_window_merge(lab_window *dst, const lab_window *src)
         dst->hist[i] += src->hist[i];
 }
 
+/* Percentiles are asked for in decimal, which a double holds only nearly:
+ * 99.9 / 100 * 1000 computes to 999.0000000000001, and its ceiling would
+ * ask for rank 1000 of 1000. So p is first rounded to whole billionths,
+ * far finer than the percentiles the lab asks for (99.99 is its finest),
+ * and the rank is computed from those in integers. */
+#define RANK_PARTS 1000000000u
+
 /* The rank a percentile asks for: the smallest count c with c >= p% of
  * total, and at least 1 so that p0 is the minimum. */
 static uint64_t rank_for(uint64_t total, double p)
 {
     if (p >= 100.0)
         return total;
-    double r = ceil(p / 100.0 * (double)total);
-    return r < 1 ? 1 : (uint64_t)r;
+    uint64_t parts = p > 0 ? (uint64_t)llround(p / 100.0 * RANK_PARTS) : 0;
+    /* ceil(parts * total / RANK_PARTS) in two halves, so that no product
+     * exceeds RANK_PARTS^2 < 2^64 */
+    uint64_t whole = total / RANK_PARTS, rest = total % RANK_PARTS;
+    uint64_t r = parts * whole + (parts * rest + RANK_PARTS - 1) / RANK_PARTS;
+    return r < 1 ? 1 : r;
 }
 
 uint64_t lab_hist_percentile(const lab_hist *h, double p)

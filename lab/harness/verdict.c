@@ -76,6 +76,35 @@ static double ops_per_s(const lab_result *r)
     return r->seconds > 0 ? (double)r->ops / r->seconds : 0;
 }
 
+/* The peers a comparison could not measure (a run skipped or failed, a run
+ * without gets where (a) compares gets, a memory measurement that failed):
+ * a "best of N peers" must not pass over them in silence, so each
+ * comparison's line names them. */
+typedef struct unmeasured {
+    size_t n;
+    char names[512];
+    char text[576];
+} unmeasured;
+
+static void unmeasured_add(unmeasured *u, const char *engine)
+{
+    size_t len = strlen(u->names);
+    if (len + 1 < sizeof u->names)
+        snprintf(u->names + len, sizeof u->names - len, "%s%s", u->n ? ", " : "", engine);
+    u->n++;
+}
+
+/* "" or "; 2 peers not measured (see the tables): a, b", to end a
+ * comparison's line. */
+static const char *unmeasured_text(unmeasured *u)
+{
+    u->text[0] = '\0';
+    if (u->n)
+        snprintf(u->text, sizeof u->text, "; %zu %s not measured (see the tables): %s", u->n,
+                 u->n == 1 ? "peer" : "peers", u->names);
+    return u->text;
+}
+
 /* The result of steady for one comparison, or NULL with the line that
  * explains why the comparison cannot be made (part set accordingly). */
 static const lab_result *steady_for(const lab_verdict_input *in, lab_check *c, const char *label,
@@ -111,14 +140,25 @@ static void check_tails(const lab_verdict_input *in, lab_check *c)
                 combine(c, part);
                 continue;
             }
+            if (st->get_hist.count == 0) {
+                add_line(c, "%s: steady's run measured no gets (growth with one thread is its "
+                            "writer alone)\n", label);
+                combine(c, LAB_CHECK_NOT_CHECKED);
+                continue;
+            }
             const lab_result *best999 = NULL, *bestmax = NULL;
             uint64_t p999_best = 0;
             size_t peers = 0;
+            unmeasured missing = { 0 };
             for (size_t i = 0; i < in->nresults; i++) {
                 const lab_result *r = in->results[i];
-                if (r->skipped || r->model != (lab_load_model)m ||
-                    strcmp(r->scenario, scenarios[s]) != 0 || !is_peer(in, r->engine))
+                if (r->model != (lab_load_model)m || strcmp(r->scenario, scenarios[s]) != 0 ||
+                    !is_peer(in, r->engine))
                     continue;
+                if (r->skipped || r->get_hist.count == 0) {
+                    unmeasured_add(&missing, r->engine);
+                    continue;
+                }
                 uint64_t p = lab_hist_percentile(&r->get_hist, 99.9);
                 if (!best999 || p < p999_best) {
                     best999 = r;
@@ -129,7 +169,8 @@ static void check_tails(const lab_verdict_input *in, lab_check *c)
                 peers++;
             }
             if (!peers) {
-                add_line(c, "%s: no concurrent peer ran\n", label);
+                add_line(c, "%s: no concurrent peer was measured%s\n", label,
+                         unmeasured_text(&missing));
                 combine(c, LAB_CHECK_NOT_CHECKED);
                 continue;
             }
@@ -138,12 +179,13 @@ static void check_tails(const lab_verdict_input *in, lab_check *c)
                        ? LAB_CHECK_PASS
                        : LAB_CHECK_MISS;
             char a[32], b[32], x[32], y[32];
-            add_line(c, "%s: steady get p99.9 %s, max %s; best of %zu peers: p99.9 %s (%s), max %s (%s) -> %s\n",
+            add_line(c, "%s: steady get p99.9 %s, max %s; "
+                        "best of %zu peers: p99.9 %s (%s), max %s (%s)%s -> %s\n",
                      label, lab_format_ns(a, sizeof a, (double)p999),
                      lab_format_ns(b, sizeof b, (double)st->get_hist.max), peers,
                      lab_format_ns(x, sizeof x, (double)p999_best), best999->engine,
                      lab_format_ns(y, sizeof y, (double)bestmax->get_hist.max), bestmax->engine,
-                     lab_check_status_name(part));
+                     unmeasured_text(&missing), lab_check_status_name(part));
             if (st->stall_max_ns && bestmax->stall_max_ns)
                 add_line(c, "  longest stall of the harness's own loop between two operations (no "
                             "engine code): steady's run %s, %s's run %s\n",
@@ -166,24 +208,35 @@ static void check_throughput(const lab_verdict_input *in, lab_check *c)
         return;
     }
     const lab_result *best = NULL;
+    size_t peers = 0;
+    unmeasured missing = { 0 };
     for (size_t i = 0; i < in->nresults; i++) {
         const lab_result *r = in->results[i];
-        if (!r->skipped && r->model == LAB_CLOSED_LOOP && strcmp(r->scenario, "mixed") == 0 &&
-            is_peer(in, r->engine) && (!best || ops_per_s(r) > ops_per_s(best)))
+        if (r->model != LAB_CLOSED_LOOP || strcmp(r->scenario, "mixed") != 0 ||
+            !is_peer(in, r->engine))
+            continue;
+        if (r->skipped || ops_per_s(r) <= 0) {
+            unmeasured_add(&missing, r->engine);
+            continue;
+        }
+        peers++;
+        if (!best || ops_per_s(r) > ops_per_s(best))
             best = r;
     }
-    if (!best || ops_per_s(best) <= 0) {
-        add_line(c, "%s: no concurrent peer ran\n", label);
+    if (!best) {
+        add_line(c, "%s: no concurrent peer was measured%s\n", label,
+                 unmeasured_text(&missing));
         combine(c, LAB_CHECK_NOT_CHECKED);
         return;
     }
     double ratio = ops_per_s(st) / ops_per_s(best);
     part = ratio >= LAB_THROUGHPUT_FACTOR ? LAB_CHECK_PASS : LAB_CHECK_MISS;
     char a[32], b[32];
-    add_line(c, "%s: steady %s ops/s, best peer %s %s ops/s: %.2fx (needs >= %.2fx) -> %s\n", label,
-             lab_format_rate(a, sizeof a, ops_per_s(st)), best->engine,
+    add_line(c, "%s: steady %s ops/s, best of %zu peers: %s %s ops/s: %.2fx (needs >= %.2fx)%s "
+                "-> %s\n",
+             label, lab_format_rate(a, sizeof a, ops_per_s(st)), peers, best->engine,
              lab_format_rate(b, sizeof b, ops_per_s(best)), ratio, LAB_THROUGHPUT_FACTOR,
-             lab_check_status_name(part));
+             unmeasured_text(&missing), lab_check_status_name(part));
     const lab_result *floor = find(in, "mixed", LAB_FLOOR_ENGINE, LAB_CLOSED_LOOP);
     if (floor && !floor->skipped && ops_per_s(floor) > 0) {
         double reach = ops_per_s(floor) / ops_per_s(best);
@@ -255,36 +308,51 @@ static void check_memory(const lab_verdict_input *in, lab_check *c)
 {
     c->claim = "steady's bytes per entry at 16M keys are at most the median concurrent peer's, "
                "and steady gives memory back after 90% of the entries are deleted";
+    /* The largest size measured, whatever came of it: a smaller size would
+     * answer another question than the claim's. */
+    uint64_t keys = 0;
+    for (size_t i = 0; i < in->nmemory; i++)
+        if (in->memory[i].keys > keys)
+            keys = in->memory[i].keys;
     const lab_memory_result *st = NULL;
-    for (size_t i = 0; i < in->nmemory; i++) {
-        const lab_memory_result *m = &in->memory[i];
-        if (!m->skipped && strcmp(m->engine, STEADY) == 0 && (!st || m->keys > st->keys))
-            st = m;
-    }
+    for (size_t i = 0; i < in->nmemory; i++)
+        if (in->memory[i].keys == keys && strcmp(in->memory[i].engine, STEADY) == 0)
+            st = &in->memory[i];
     if (!st) {
         add_line(c, "memory: steady was not measured\n");
         combine(c, LAB_CHECK_NOT_CHECKED);
         return;
     }
+    if (st->skipped) {
+        add_line(c, "memory at %llu keys: steady's measurement failed: %s\n",
+                 (unsigned long long)keys, st->note);
+        combine(c, LAB_CHECK_NOT_CHECKED);
+        return;
+    }
     double *peers = calloc(in->nmemory + 1, sizeof *peers);
     size_t n = 0;
+    unmeasured missing = { 0 };
     for (size_t i = 0; peers && i < in->nmemory; i++) {
         const lab_memory_result *m = &in->memory[i];
-        if (!m->skipped && m->keys == st->keys && is_peer(in, m->engine))
+        if (m->keys != keys || !is_peer(in, m->engine))
+            continue;
+        if (m->skipped)
+            unmeasured_add(&missing, m->engine);
+        else
             peers[n++] = lab_memory_per_entry(m);
     }
     if (n == 0) {
-        add_line(c, "memory at %llu keys: no concurrent peer was measured\n",
-                 (unsigned long long)st->keys);
+        add_line(c, "memory at %llu keys: no concurrent peer was measured%s\n",
+                 (unsigned long long)keys, unmeasured_text(&missing));
         combine(c, LAB_CHECK_NOT_CHECKED);
     } else {
         qsort(peers, n, sizeof *peers, cmp_double);
         double median = n % 2 ? peers[n / 2] : (peers[n / 2 - 1] + peers[n / 2]) / 2;
         lab_check_status part = lab_memory_per_entry(st) <= median ? LAB_CHECK_PASS : LAB_CHECK_MISS;
         add_line(c, "bytes per entry at %llu keys (RSS): steady %.1f, median of %zu concurrent "
-                    "peers %.1f -> %s\n",
-                 (unsigned long long)st->keys, lab_memory_per_entry(st), n, median,
-                 lab_check_status_name(part));
+                    "peers %.1f%s -> %s\n",
+                 (unsigned long long)keys, lab_memory_per_entry(st), n, median,
+                 unmeasured_text(&missing), lab_check_status_name(part));
         combine(c, part);
     }
     free(peers);

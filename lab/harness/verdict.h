@@ -21,7 +21,11 @@
  *       entries are deleted it keeps at most half of what the map had taken.
  *
  * A check that lacks its inputs (an engine not compiled in, a scenario not
- * run) is NOT CHECKED, with the reason, rather than passed or missed.
+ * run, steady's run or measurement skipped or failed, steady's run without
+ * gets for (a)) is NOT CHECKED, with the reason, rather than passed or
+ * missed; (d) never falls back to a smaller size. A peer that ran but could
+ * not be measured (skipped, failed, no gets for (a)) is named, with their
+ * count, in the line of each comparison it is missing from.
  * (a) reads the gets' own histogram (lab_result.get_hist), as the target is
  * worded: growth's bulk-loading writer and the 10 % puts of range and
  * oversub are in the tables' all-operations columns, not in (a). Until

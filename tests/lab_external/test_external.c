@@ -9,10 +9,14 @@
  *     and range under both load models, and churn, and must come back
  *     measured (not n/a), with operations, timeline windows, no errors, and
  *     for growth every key inserted.
+ * A peer that wrote its numbers in its runtime's locale would have every run
+ * come back n/a (malformed) on a machine set to German: the Java peer runs
+ * once with a decimal comma as its default.
  * And one the lab must handle: a peer that hangs is killed at its limit.
  * Latencies are not asserted: on a shared two-core machine they say more
  * about the machine than about the peer.
  */
+#define _POSIX_C_SOURCE 200809L /* setenv, unsetenv, strdup under -std=c11 */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -159,6 +163,43 @@ static void test_runs_without_errors(void **state)
     }
 }
 
+/* JAVA_TOOL_OPTIONS as it was before the German run, to put back. */
+static char *saved_java_options;
+
+static int german_jvm(void **state)
+{
+    (void)state;
+    const char *was = getenv("JAVA_TOOL_OPTIONS");
+    saved_java_options = was ? strdup(was) : NULL;
+    return setenv("JAVA_TOOL_OPTIONS", "-Duser.language=de -Duser.country=DE", 1);
+}
+
+static int default_jvm(void **state)
+{
+    (void)state;
+    int rc = saved_java_options ? setenv("JAVA_TOOL_OPTIONS", saved_java_options, 1)
+                                : unsetenv("JAVA_TOOL_OPTIONS");
+    free(saved_java_options);
+    saved_java_options = NULL;
+    return rc;
+}
+
+/* The lab reads a peer's numbers with a point for the decimal separator; a
+ * JVM formats numbers in its default locale, which in Germany writes a
+ * comma. Range's result has both of its fractional numbers (seconds and the
+ * mean iterator pass). */
+static void test_java_in_a_comma_locale(void **state)
+{
+    (void)state;
+    const lab_engine *java = NULL;
+    for (size_t i = 0; i < npeers; i++)
+        if (strcmp(peers[i]->name, "java_chm") == 0)
+            java = peers[i];
+    if (!java)
+        skip();
+    check_run(&lab_scenario_range, java, LAB_CLOSED_LOOP);
+}
+
 static void test_memory(void **state)
 {
     (void)state;
@@ -206,6 +247,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_streams_match_c),
         cmocka_unit_test(test_runs_without_errors),
+        cmocka_unit_test_setup_teardown(test_java_in_a_comma_locale, german_jvm, default_jvm),
         cmocka_unit_test(test_memory),
         cmocka_unit_test(test_late_peer_is_killed),
     };

@@ -15,6 +15,7 @@
 
 #include "engine.h"
 #include "harness/clock.h"
+#include "harness/compare.h"
 #include "harness/memory.h"
 #include "harness/run.h"
 #include "harness/verdict.h"
@@ -38,8 +39,8 @@ static int flat_is_single(const char *engine)
 
 /* 10 000 gets: 9 980 at `typical`, 20 at `tail` (so p99.9 = tail), one at
  * `max`; throughput ops_per_s. */
-static void add(fixture *f, const char *scenario, const char *engine, lab_load_model m,
-                uint64_t typical, uint64_t tail, uint64_t max, double ops_per_s)
+static lab_result *made_up(const char *scenario, const char *engine, lab_load_model m,
+                           uint64_t typical, uint64_t tail, uint64_t max, double ops_per_s)
 {
     lab_result *r = calloc(1, sizeof *r);
     assert_non_null(r);
@@ -56,8 +57,14 @@ static void add(fixture *f, const char *scenario, const char *engine, lab_load_m
     r->hist = r->get_hist;
     r->ops = r->hist.count;
     r->seconds = (double)r->ops / ops_per_s;
+    return r;
+}
+
+static void add(fixture *f, const char *scenario, const char *engine, lab_load_model m,
+                uint64_t typical, uint64_t tail, uint64_t max, double ops_per_s)
+{
     assert_true(f->n < MAX_RESULTS);
-    f->r[f->n++] = r;
+    f->r[f->n++] = made_up(scenario, engine, m, typical, tail, max, ops_per_s);
 }
 
 /* Every operation of r takes ns, and all of them are gets. */
@@ -268,6 +275,81 @@ static void missing_inputs_are_not_checked(void **state)
     release(&f);
 }
 
+/* With --threads=1 growth is its writer alone: steady has no gets, and
+ * (a) has nothing to compare rather than an empty histogram's zeros. */
+static void tails_without_steadys_gets_are_not_checked(void **state)
+{
+    (void)state;
+    fixture f = { .n = 0 };
+    steady_wins(&f);
+    lab_result *st = find(&f, "growth", "steady", LAB_OPEN_LOOP);
+    lab_hist_init(&st->get_hist);
+    lab_check c[LAB_VERDICT_CHECKS];
+    judge(&f, c);
+    assert_int_equal(c[0].status, LAB_CHECK_NOT_CHECKED);
+    assert_non_null(strstr(c[0].detail, "growth, open loop: steady's run measured no gets"));
+    release(&f);
+}
+
+static void mark_skipped(lab_result *r, const char *why)
+{
+    r->skipped = 1;
+    snprintf(r->skip_reason, sizeof r->skip_reason, "%s", why);
+}
+
+/* A peer that could not be measured is named in the comparison it is
+ * missing from, so "best of N peers" says who is not among the N. */
+static void peers_not_measured_are_named(void **state)
+{
+    (void)state;
+    fixture f = { .n = 0 };
+    steady_wins(&f);
+    add(&f, "range", "syncmap", LAB_CLOSED_LOOP, 100, 900000, 9000000, 1e6);
+    mark_skipped(f.r[f.n - 1], "failed: the engine crashed");
+    /* a peer with no gets has no p99.9 to compare, not one of 0 ns */
+    lab_hist_init(&find(&f, "range", "gomap", LAB_CLOSED_LOOP)->get_hist);
+    add(&f, "mixed", "syncmap", LAB_CLOSED_LOOP, 100, 200, 300, 1e6);
+    mark_skipped(f.r[f.n - 1], "failed: killed at its time limit");
+    f.mem[1].skipped = 1; /* gomap */
+    snprintf(f.mem[1].note, sizeof f.mem[1].note, "failed: out of memory");
+    lab_check c[LAB_VERDICT_CHECKS];
+    judge(&f, c);
+    assert_int_equal(c[0].status, LAB_CHECK_PASS);
+    assert_non_null(strstr(c[0].detail, "range, closed loop: steady get p99.9 2.01 us, max 50 us; "
+                                        "best of 1 peers: p99.9 40.2 us (sharded), max 3 ms "
+                                        "(sharded); 2 peers not measured (see the tables): "
+                                        "gomap, syncmap -> PASS"));
+    assert_int_equal(c[1].status, LAB_CHECK_PASS);
+    assert_non_null(strstr(c[1].detail, "best of 2 peers: sharded 5.00M ops/s: 1.80x (needs >= "
+                                        "1.50x); 1 peer not measured (see the tables): syncmap"));
+    assert_int_equal(c[3].status, LAB_CHECK_PASS);
+    assert_non_null(strstr(c[3].detail, "median of 2 concurrent peers 62.5; 1 peer not measured "
+                                        "(see the tables): gomap"));
+    release(&f);
+}
+
+/* (d) is about the largest size: when steady's measurement there failed, a
+ * smaller one does not stand in for it. */
+static void memory_without_steadys_largest_size_is_not_checked(void **state)
+{
+    (void)state;
+    fixture f = { .n = 0 };
+    steady_wins(&f);
+    /* at 1M keys steady would pass */
+    add_memory(&f, "steady", 30, 0.2);
+    f.mem[f.nmem - 1].keys = 1000000;
+    add_memory(&f, "gomap", 45, 1.0);
+    f.mem[f.nmem - 1].keys = 1000000;
+    f.mem[0].skipped = 1;
+    snprintf(f.mem[0].note, sizeof f.mem[0].note, "failed: killed at its time limit");
+    lab_check c[LAB_VERDICT_CHECKS];
+    judge(&f, c);
+    assert_int_equal(c[3].status, LAB_CHECK_NOT_CHECKED);
+    assert_non_null(strstr(c[3].detail, "memory at 16000000 keys: steady's measurement failed: "
+                                        "failed: killed at its time limit"));
+    release(&f);
+}
+
 static void errors_in_steady_are_a_miss(void **state)
 {
     (void)state;
@@ -278,6 +360,52 @@ static void errors_in_steady_are_a_miss(void **state)
     judge(&f, c);
     assert_int_equal(c[0].status, LAB_CHECK_MISS);
     assert_non_null(strstr(c[0].detail, "steady returned 3 errors"));
+    release(&f);
+}
+
+/* Replaces steady's mixed run with the one kept of three rounds at 6M, 9M
+ * and 12M ops/s, the slowest and the fastest carrying `errors` each. */
+static lab_result *steady_mixed_from_rounds(fixture *f, uint64_t errors)
+{
+    lab_result *rounds[3] = {
+        made_up("mixed", "steady", LAB_CLOSED_LOOP, 100, 200, 300, 12e6),
+        made_up("mixed", "steady", LAB_CLOSED_LOOP, 100, 200, 300, 6e6),
+        made_up("mixed", "steady", LAB_CLOSED_LOOP, 100, 200, 300, 9e6),
+    };
+    rounds[0]->err_value = errors;
+    rounds[1]->err_missing = errors;
+    rounds[1]->err_engine = errors;
+    lab_result *median = rounds[2];
+    lab_result *kept = lab_keep_median_run(rounds, 3);
+    assert_ptr_equal(kept, median);
+    for (size_t i = 0; i < f->n; i++)
+        if (strcmp(f->r[i]->scenario, "mixed") == 0 && strcmp(f->r[i]->engine, "steady") == 0) {
+            lab_result_free(f->r[i]);
+            f->r[i] = kept;
+        }
+    return kept;
+}
+
+/* Mixed keeps one of its three rounds for the tables; an error in a round it
+ * did not keep must still count, and keep (b) from passing. */
+static void rounds_not_kept_keep_their_errors(void **state)
+{
+    (void)state;
+    fixture f = { .n = 0 };
+    steady_wins(&f);
+    steady_mixed_from_rounds(&f, 0);
+    lab_check c[LAB_VERDICT_CHECKS];
+    judge(&f, c);
+    assert_int_equal(c[1].status, LAB_CHECK_PASS);
+    assert_non_null(strstr(c[1].detail, "1.80x"));
+
+    lab_result *kept = steady_mixed_from_rounds(&f, 2);
+    assert_int_equal(kept->err_value, 2);
+    assert_int_equal(kept->err_missing, 2);
+    assert_int_equal(kept->err_engine, 2);
+    judge(&f, c);
+    assert_int_equal(c[1].status, LAB_CHECK_MISS);
+    assert_non_null(strstr(c[1].detail, "steady returned 6 errors"));
     release(&f);
 }
 
@@ -319,7 +447,11 @@ int main(void)
         cmocka_unit_test(throughput_is_weighed_against_the_floor),
         cmocka_unit_test(bytes_per_entry_above_the_median_misses),
         cmocka_unit_test(missing_inputs_are_not_checked),
+        cmocka_unit_test(tails_without_steadys_gets_are_not_checked),
+        cmocka_unit_test(peers_not_measured_are_named),
+        cmocka_unit_test(memory_without_steadys_largest_size_is_not_checked),
         cmocka_unit_test(errors_in_steady_are_a_miss),
+        cmocka_unit_test(rounds_not_kept_keep_their_errors),
         cmocka_unit_test(memory_of_steady_is_plausible),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -23,10 +23,12 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* The exact percentile under the histogram's own definition: the smallest
- * value with at least p % of the values at or below it. */
-static uint64_t exact_percentile(const uint64_t *sorted, size_t n, double p)
+ * value with at least ppm millionths of the values at or below it. The
+ * percentile comes in integer parts per million because a double cannot
+ * hold 99.9: ceil(99.9 / 100 * n) is one rank too high when n is 1000. */
+static uint64_t exact_percentile(const uint64_t *sorted, size_t n, uint64_t ppm)
 {
-    size_t rank = (size_t)ceil(p / 100.0 * (double)n);
+    size_t rank = (size_t)((ppm * n + 999999) / 1000000);
     if (rank < 1)
         rank = 1;
     if (rank > n)
@@ -92,6 +94,25 @@ static void uniform_values_give_exact_percentiles(void **state)
 }
 
 /* Log-uniform from 10 ns to 10 s: every decade the brief asks for. */
+/* 99.9 % of 1000 values is rank 999 exactly; in doubles 99.9 / 100 * 1000
+ * is 999.0000000000001, whose ceiling would ask for rank 1000. */
+static void decimal_percentile_asks_for_its_exact_rank(void **state)
+{
+    (void)state;
+    lab_hist *h = malloc(sizeof *h);
+    lab_hist_init(h);
+    for (uint64_t v = 1; v <= 1000; v++)
+        lab_hist_record(h, v);
+    /* 999 tops its bucket and 1000 opens the next, so the reported value
+     * names the rank without the bucket's width in the way */
+    unsigned b999 = lab_bucket_index(999, LAB_HIST_SUB_BITS);
+    assert_int_equal(lab_bucket_high(b999, LAB_HIST_SUB_BITS), 999);
+    assert_int_equal(lab_bucket_index(1000, LAB_HIST_SUB_BITS), b999 + 1);
+    assert_int_equal(lab_hist_percentile(h, 99.9), 999);
+    assert_int_equal(lab_hist_percentile(h, 100), 1000);
+    free(h);
+}
+
 static void wide_range_within_one_percent(void **state)
 {
     (void)state;
@@ -106,9 +127,11 @@ static void wide_range_within_one_percent(void **state)
         lab_hist_record(h, v[i]);
     }
     qsort(v, n, sizeof *v, cmp_u64);
-    const double ps[] = { 1, 10, 25, 50, 75, 90, 99, 99.9, 99.99, 99.999 };
-    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
-        assert_within_one_percent(lab_hist_percentile(h, ps[i]), exact_percentile(v, n, ps[i]));
+    const uint64_t ppm[] = { 10000,  100000, 250000, 500000, 750000,
+                             900000, 990000, 999000, 999900, 999990 };
+    for (size_t i = 0; i < sizeof ppm / sizeof ppm[0]; i++)
+        assert_within_one_percent(lab_hist_percentile(h, (double)ppm[i] / 1e4),
+                                  exact_percentile(v, n, ppm[i]));
     assert_int_equal(h->max, v[n - 1]);
     assert_int_equal(h->min, v[0]);
     free(v);
@@ -240,6 +263,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(buckets_bound_their_values),
         cmocka_unit_test(uniform_values_give_exact_percentiles),
+        cmocka_unit_test(decimal_percentile_asks_for_its_exact_rank),
         cmocka_unit_test(wide_range_within_one_percent),
         cmocka_unit_test(merge_equals_recording_in_one),
         cmocka_unit_test(empty_histogram_reports_zero),

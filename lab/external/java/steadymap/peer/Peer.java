@@ -47,6 +47,7 @@ import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryMXBean;
 import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -153,7 +154,7 @@ public final class Peer {
             long seed = a.num("seed"), keys = a.num("keys");
             Keys.Zipf z = a.zipf();
             a.done();
-            System.out.printf("streams %016x%n", Keys.streamsDigest(seed, keys, z));
+            System.out.printf(Locale.ROOT, "streams %016x%n", Keys.streamsDigest(seed, keys, z));
             break;
         }
         default:
@@ -270,12 +271,16 @@ public final class Peer {
         PrintWriter out = new PrintWriter(new BufferedWriter(
             new OutputStreamWriter(System.out, StandardCharsets.US_ASCII), 1 << 16));
         out.print("steadymap-peer-result 2\n");
-        out.printf("seconds %.9f\n", (lastEnd - r.t0) / 1e9);
+        /* Locale.ROOT in every printf: the lab reads a point as the decimal
+         * separator, and the JVM's default locale may write a comma (de_DE
+         * prints "seconds 0,100000000"). */
+        out.printf(Locale.ROOT, "seconds %.9f\n", (lastEnd - r.t0) / 1e9);
         out.print("errors " + errValue + " " + errMissing + " 0\n");
         out.print("not_issued " + notIssued + "\n");
         out.print("hit_cap " + (hitCap ? 1 : 0) + "\n");
         out.print("preemptions " + preempted + "\n");
-        out.printf("iterations %d %.1f\n", passes, passes > 0 ? (double) passNs / passes : 0.0);
+        out.printf(Locale.ROOT, "iterations %d %.1f\n", passes,
+                   passes > 0 ? (double) passNs / passes : 0.0);
         total.write(out, "hist");
         gets.write(out, "gethist");
         late.write(out, "late");
