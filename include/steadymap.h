@@ -57,6 +57,17 @@
  * O2. String keys are copied into the map; the caller keeps its buffer and
  *     may reuse it as soon as the call returns. The map frees its copy when
  *     the key leaves the map, once no reader can still be comparing with it.
+ * O3. What leaves the map (an old table after a resize, a value with
+ *     free_value set, a string key's copy) is freed later, by a writer, once
+ *     no thread can still be reading it. On Linux, proving that takes
+ *     membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) when the kernel offered it
+ *     at the library's first call. If that call fails later (the kernel may
+ *     return ENOMEM; a seccomp filter installed after the first call may deny
+ *     it), nothing is freed until a later try succeeds; if it never does,
+ *     retired memory is never freed: memory grows, as sm_stats shows in
+ *     retired_tables, retired_bytes, retired_values and retired_keys. The map
+ *     keeps working, and nothing is freed early. A seccomp policy should allow
+ *     membarrier.
  *
  * Bad input
  * B1. No function aborts or crashes on a NULL map or a NULL required pointer:

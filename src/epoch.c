@@ -39,7 +39,10 @@
  * every CPU currently running a thread of this process. Reclaims are rare
  * (one per resize), readers are many: the cost moves to the rare side, as in
  * liburcu's "memb" flavour. Under ThreadSanitizer the fence path is used, so
- * the tool checks the portable protocol.
+ * the tool checks the portable protocol. If the membarrier call fails
+ * (-ENOMEM from the kernel, or EPERM from a seccomp filter installed after
+ * registration), that scan frees nothing and the next one tries again; while
+ * it keeps failing, retired memory is only held, never freed too early.
  *
  * Thread records are per process, never freed, recycled when a thread exits
  * (pthread key destructor), so their number is bounded by the most threads
@@ -61,6 +64,8 @@
 #include "alloc.h"
 #include "testing.h"
 
+/* Starts at 1, so every tag (an incremented value) is at least 2 and
+ * SMI_EPOCH_FREE_NOTHING (0) frees nothing. */
 atomic_u64 smi_global_epoch = 1;
 #if defined(__SANITIZE_THREAD__)
 atomic_u64 smi_tsan_fence_word;
@@ -153,9 +158,21 @@ uint64_t smi_epoch_min_active(void)
      * with the seq_cst increments that produced the tags. */
     uint64_t scan_start = u64_load_acquire(&smi_global_epoch);
 #if defined(__linux__) && defined(SYS_membarrier)
-    if (flag_load_relaxed(&smi_use_membarrier))
-        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
-    else
+    /* Relaxed: the flag is written once, inside init_once, which the
+     * pthread_once above orders before this load. */
+    if (flag_load_relaxed(&smi_use_membarrier)) {
+        /* Readers have only a compiler fence for barrier R: this call is the
+         * only barrier E1 has. If it fails (the kernel may return -ENOMEM; a
+         * seccomp filter installed after registration may return EPERM), no
+         * thread's epoch read below is proven current, so this scan frees
+         * nothing: no tag is <= SMI_EPOCH_FREE_NOTHING. The next scan calls
+         * it again. Readers cannot be switched to fences instead: a section
+         * entered before the switch had no fence, and nothing could tell
+         * when the last such section ended. (Found by review: the result
+         * was ignored.) */
+        if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+            return SMI_EPOCH_FREE_NOTHING;
+    } else
 #endif
         fence_seq_cst();
     uint64_t min = UINT64_MAX;
