@@ -336,6 +336,12 @@ int sm_clear(sm_map *m);
  *     table retired after it pinned is freed, in any map: memory grows. Hold
  *     guards for the span of a request, not forever. A guard never blocks
  *     anyone, and other threads never wait for it.
+ * R4. A thread that exits holding a guard keeps it: a thread-exit destructor
+ *     (pthread key) that runs after the library's own may still use values
+ *     obtained under it and then call sm_unpin, which returns SM_OK. If no
+ *     destructor releases the guard, it is never released: the thread counts
+ *     as stopped forever inside the library (R3: what was retired after it
+ *     pinned is never freed; guards_active keeps counting it).
  * sm_pin returns SM_OK, or SM_ENOMEM on a thread's first call if its record
  * cannot be allocated. sm_unpin without a matching sm_pin returns SM_EINVAL.
  */

@@ -49,6 +49,9 @@
  * ever alive at once. A thread that stops forever inside an operation keeps
  * its epoch: tables retired after it entered are never freed (the map keeps
  * working; only that garbage is held). sm_stats reports it as retired_tables.
+ * A thread that exits inside a section (holding an sm_pin guard) keeps its
+ * record until a later key destructor of that thread leaves the section;
+ * if none does, it is such a thread.
  */
 #include "epoch.h"
 
@@ -81,10 +84,26 @@ _Thread_local sm_thread *smi_self_record __attribute__((tls_model("initial-exec"
 static void release_record(void *arg)
 {
     sm_thread *rec = arg;
-    rec->depth = 0;
-    atomic_store_explicit(&rec->pins, 0, memory_order_relaxed);
-    u64_store_release(&rec->epoch, 0);
-    /* Forget the record before giving it away: a destructor that runs after
+    if (rec->depth > 0) {
+        /* The thread exits still inside a section: it holds an sm_pin guard
+         * (or left an operation through a callback that never returned). A
+         * destructor of a later key may still use values obtained under that
+         * guard (R1) and call sm_unpin, so the record, its epoch and its
+         * pins stay as they are. Setting the key again makes the C library
+         * run this destructor again in its next round, after the later
+         * destructors. If nobody leaves the section before the rounds run
+         * out (PTHREAD_DESTRUCTOR_ITERATIONS), the record is never handed
+         * back: the thread keeps its epoch, like a thread stopped forever
+         * inside the library. (Found by review: the guard used to be dropped
+         * here, so the value could be freed under the later destructor and
+         * its sm_unpin returned SM_EINVAL.) If the key cannot be set (no
+         * memory for its slot), the guard is kept all the same. */
+        pthread_setspecific(thread_key, rec);
+        return;
+    }
+    /* Depth 0: the last exit stored epoch 0 and every sm_unpin has run
+     * (pins only counts sections), so the record is clean for its next
+     * owner. Forget the record before giving it away: a destructor that runs after
      * this one (a key created after ours) may still call into the library,
      * and must register afresh rather than share the record with the thread
      * that claims it next. Registering again re-arms this destructor. */
