@@ -18,7 +18,11 @@
  * T1. Any thread may call any function except sm_destroy() on the same map at
  *     any time, concurrently, without registering first. Per-thread state is
  *     created on a thread's first call and handed back for reuse by a later
- *     thread when the thread exits (its few bytes are never freed).
+ *     thread when the thread exits (its few bytes are never freed). It needs
+ *     memory and, process wide, one pthread key (made by the first call of
+ *     any thread). When either cannot be had (no memory, or the process has
+ *     used up its PTHREAD_KEYS_MAX keys), the first call returns SM_ENOMEM
+ *     and changes nothing; the thread's next call tries again.
  * T2. Readers (sm_get, sm_size, sm_stats) are lock-free: they take no lock,
  *     perform no atomic read-modify-write and store nothing to memory that
  *     another thread writes. They never wait for a writer, also not while the
@@ -214,8 +218,8 @@ void sm_destroy(sm_map *m);
  * sm_get — look a key up.
  * value:   may be NULL; on SM_OK receives the value.
  * Returns: SM_OK (found), SM_NOT_FOUND, SM_EINVAL (m NULL), or SM_ENOMEM when
- *          this is the thread's first call and its per-thread record could
- *          not be allocated.
+ *          this is the thread's first call and its per-thread state could
+ *          not be created (T1).
  * Lock-free (T2); ordering M1.
  */
 int sm_get(sm_map *m, uint64_t key, uint64_t *value);
@@ -224,10 +228,11 @@ int sm_get(sm_map *m, uint64_t key, uint64_t *value);
  * sm_put — insert the key, or replace its value.
  * old:     may be NULL; on SM_REPLACED receives the previous value.
  * Returns: SM_OK (inserted), SM_REPLACED, SM_EINVAL, or SM_ENOMEM: the
- *          thread's first call could not allocate its record, the map had to
- *          grow and could not allocate, or (free_value set) there was no room
- *          to set the replaced value aside. Nothing changed: the key was not
- *          inserted, every earlier entry is intact, the call may be retried.
+ *          thread's first call could not create its state (T1), the map
+ *          had to grow and could not allocate, or (free_value set) there was
+ *          no room to set the replaced value aside. Nothing changed: the key
+ *          was not inserted, every earlier entry is intact, the call may be
+ *          retried.
  */
 int sm_put(sm_map *m, uint64_t key, uint64_t value, uint64_t *old);
 
@@ -342,8 +347,8 @@ int sm_clear(sm_map *m);
  *     destructor releases the guard, it is never released: the thread counts
  *     as stopped forever inside the library (R3: what was retired after it
  *     pinned is never freed; guards_active keeps counting it).
- * sm_pin returns SM_OK, or SM_ENOMEM on a thread's first call if its record
- * cannot be allocated. sm_unpin without a matching sm_pin returns SM_EINVAL.
+ * sm_pin returns SM_OK, or SM_ENOMEM on a thread's first call if its state
+ * cannot be created (T1). sm_unpin without a matching sm_pin returns SM_EINVAL.
  */
 int sm_pin(void);
 int sm_unpin(void);
@@ -402,8 +407,8 @@ typedef struct sm_stats_info {
  * return it holds the bytes written (at most this library's sizeof).
  * bytes_held counts the tables and the map's own small header.
  * Returns: SM_OK, SM_EINVAL (m or st NULL, st->size too small for .entries),
- *          or SM_ENOMEM on a thread's first call when its per-thread record
- *          cannot be allocated (as every other call). Lock-free.
+ *          or SM_ENOMEM on a thread's first call when its per-thread state
+ *          cannot be created (T1, as every other call). Lock-free.
  */
 int sm_stats(sm_map *m, sm_stats_info *st);
 

@@ -77,7 +77,14 @@ static void *_Atomic registry_head;
 _Atomic int smi_use_membarrier;
 static _Atomic uint32_t next_stripe;
 static atomic_u64 records_made;
+/* The key whose destructor hands a thread's record back. Made on the first
+ * registration that can make it, not in init_once: pthread_key_create fails
+ * when the process has used up its keys, and a later registration must be
+ * able to try again. Until it is made, thread_key holds no key of ours (0
+ * may be another library's key) and must not be used. */
 static pthread_key_t thread_key;
+static _Atomic int thread_key_made;
+static pthread_mutex_t thread_key_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 _Thread_local sm_thread *smi_self_record __attribute__((tls_model("initial-exec")));
 
@@ -119,9 +126,10 @@ int smi_thread_record_state(void)
     return r ? flag_load_relaxed(&r->in_use) != 0 : -1;
 }
 
+/* Decides once, before any thread enters or any scan runs, how barrier R and
+ * W are made; the decision never changes (see smi_epoch_min_active). */
 static void init_process(void)
 {
-    pthread_key_create(&thread_key, release_record);
 #if defined(__linux__) && defined(SYS_membarrier) && !defined(__SANITIZE_THREAD__)
     if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
         flag_store_relaxed(&smi_use_membarrier, 1);
@@ -148,9 +156,37 @@ static sm_thread *claim_record(void)
     return r;
 }
 
+/* 0 once thread_key is ours, -1 (nothing changed, try again later) when no
+ * key could be made. (Found by review: the result of pthread_key_create was
+ * ignored, thread_key stayed 0, and each record was stored under, and handed
+ * at thread exit to the destructor of, whichever library owned key 0.) */
+static int make_thread_key(void)
+{
+    /* Acquire pairs with the release store below: whoever sees the flag set
+     * also sees the key value written before it. */
+    if (flag_load_acquire(&thread_key_made))
+        return 0;
+    pthread_mutex_lock(&thread_key_lock);
+    /* Relaxed: the flag is only set under this mutex, which orders it. */
+    int made = flag_load_relaxed(&thread_key_made);
+    pthread_key_t key;
+    /* Into a local: POSIX does not say what a failed call leaves in it. */
+    if (!made && pthread_key_create(&key, release_record) == 0) {
+        thread_key = key;
+        /* Release: publishes thread_key to the acquire load above. */
+        flag_store_release(&thread_key_made, 1);
+        made = 1;
+    }
+    pthread_mutex_unlock(&thread_key_lock);
+    return made ? 0 : -1;
+}
+
 sm_thread *smi_epoch_register(void)
 {
     pthread_once(&init_once, init_process);
+    /* Before a record is claimed, so that a failure leaves none behind. */
+    if (make_thread_key() != 0)
+        return NULL;
     sm_thread *r = claim_record();
     if (!r)
         return NULL;
