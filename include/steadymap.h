@@ -179,12 +179,12 @@ typedef struct sm_options {
      * that could have read it has left the library or called sm_unpin
      * (R1 below). It runs on some writer thread, or in sm_destroy, and must
      * not call into this map. Values that only move during a resize are not
-     * "leaving". With free_value set, each replace or delete also costs one
-     * atomic increment of a process-wide epoch counter, and sm_put,
-     * sm_replace, sm_cas, sm_delete and sm_compute may return SM_ENOMEM on
-     * any call (not only a thread's first): they reserve room to remember
-     * the value they displace before changing anything, and that
-     * reservation may need memory. Nothing changed then.
+     * "leaving". With free_value set, each replace or delete also costs a
+     * full fence and one atomic increment of a process-wide epoch counter,
+     * and sm_put, sm_replace, sm_cas, sm_delete and sm_compute may return
+     * SM_ENOMEM on any call (not only a thread's first): they reserve room
+     * to remember the value they displace before changing anything, and
+     * that reservation may need memory. Nothing changed then.
      */
     void (*free_value)(uint64_t value, void *ctx);
     void *free_value_ctx;

@@ -5,13 +5,16 @@
  * writes, yet a retired table may only be freed once no reader can still be
  * inside it. Classic epoch-based reclamation gives both:
  *
- *   reader                              reclaimer
- *   ------                              ---------
+ *   reader                              unlinker, then reclaimer
+ *   ------                              ------------------------
  *   e = global (acquire)                unlink table: root = new (release)
- *   my.epoch = e        (own line)      G = ++global       (seq_cst RMW)
- *   barrier R                           barrier W
- *   t = root (acquire) ... use t        for each thread: x = its epoch
- *   my.epoch = 0        (release)       free when every x == 0 or x >= G
+ *   my.epoch = e        (own line)      fence U            (seq_cst)
+ *   barrier R                           G = ++global       (seq_cst RMW)
+ *   t = root (acquire) ... use t        ... later, maybe another thread:
+ *   my.epoch = 0        (release)       s = global (acquire), s >= G
+ *                                       barrier W
+ *                                       for each thread: x = its epoch
+ *                                       free when every x == 0 or x >= G
  *
  * E1. A reader whose epoch the reclaimer reads as 0 or >= G cannot reach the
  *     unlinked table: barriers R and W order "store my.epoch; load root"
@@ -19,6 +22,22 @@
  *     either the reclaimer sees the reader's epoch, or the reader's load of
  *     root sees the new table. And e >= G means the reader loaded global after
  *     the increment, which the unlink happens-before.
+ *     In C11 terms, with R and W seq_cst fences: U is sequenced before the
+ *     increment, which the reclaimer's acquire load of s reads from (all
+ *     writes of global are RMWs, one release sequence), and that load is
+ *     sequenced before W; so U happens-before W and precedes it in the
+ *     single total order S of seq_cst operations. If U precedes R in S, the
+ *     reader's load of root (after R) sees the unlinking store (before U) or
+ *     a later one: the rule for two seq_cst fences (C11 7.17.3). Otherwise
+ *     R precedes U and so W, and by the same rule the reclaimer's load of
+ *     my.epoch (after W) sees the reader's store (before R) or a later one.
+ *     That rule needs the unlinking store sequenced before a seq_cst fence
+ *     in the unlinker: the seq_cst fetch_add alone is not enough on paper
+ *     (the store is not seq_cst, and an RMW is not a fence), although every
+ *     processor we run on makes a locked RMW a full barrier. Hence fence U.
+ *     With membarrier, R is a compiler fence and W makes every running
+ *     thread execute a full barrier: the same case split holds at the
+ *     hardware level (as in liburcu), which C11 cannot express.
  * E2. A reader that read the old table still has my.epoch = e < G until its
  *     exit store, whose release makes all its reads happen-before the free.
  * E3. Only objects tagged before the scan began (G <= the global epoch read
@@ -200,6 +219,14 @@ sm_thread *smi_epoch_register(void)
 
 uint64_t smi_epoch_advance(void)
 {
+    /* Fence U of E1: the unlinking store, made by the caller before this
+     * call, is sequenced before a seq_cst fence, which the C11 rule for two
+     * seq_cst fences needs (the fetch_add below is not a fence). On x86 it
+     * costs an mfence next to a locked RMW; callers retire rarely (a table
+     * per resize, a value or key copy per replace or delete). */
+    fence_seq_cst();
+    /* seq_cst: part of S, after U; its readers (acquire loads of global) are
+     * ordered after the unlink and after U (E1, E3). */
     return u64_fetch_add_seq_cst(&smi_global_epoch, 1) + 1;
 }
 

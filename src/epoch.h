@@ -72,7 +72,9 @@ static inline void smi_epoch_exit(sm_thread *r)
 }
 
 /* Advance the global epoch after unlinking an object; the returned value tags
- * it. The object may be freed once smi_epoch_min_active() >= the tag. */
+ * it. The object may be freed once smi_epoch_min_active() >= the tag. The
+ * unlinking store must be sequenced before the call (same thread): the call
+ * begins with the seq_cst fence that E1 needs after it. */
 uint64_t smi_epoch_advance(void);
 
 /* Thread records ever made, process wide: at least the number of threads
