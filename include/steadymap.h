@@ -18,7 +18,11 @@
  * T1. Any thread may call any function except sm_destroy() on the same map at
  *     any time, concurrently, without registering first. Per-thread state is
  *     created on a thread's first call and handed back for reuse by a later
- *     thread when the thread exits (its few bytes are never freed).
+ *     thread when the thread exits (its few bytes are never freed). It needs
+ *     memory and, process wide, one pthread key (made by the first call of
+ *     any thread). When either cannot be had (no memory, or the process has
+ *     used up its PTHREAD_KEYS_MAX keys), the first call returns SM_ENOMEM
+ *     and changes nothing; the thread's next call tries again.
  * T2. Readers (sm_get, sm_size, sm_stats) are lock-free: they take no lock,
  *     perform no atomic read-modify-write and store nothing to memory that
  *     another thread writes. They never wait for a writer, also not while the
@@ -61,6 +65,17 @@
  * O2. String keys are copied into the map; the caller keeps its buffer and
  *     may reuse it as soon as the call returns. The map frees its copy when
  *     the key leaves the map, once no reader can still be comparing with it.
+ * O3. What leaves the map (an old table after a resize, a value with
+ *     free_value set, a string key's copy) is freed later, by a writer, once
+ *     no thread can still be reading it. On Linux, proving that takes
+ *     membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) when the kernel offered it
+ *     at the library's first call. If that call fails later (the kernel may
+ *     return ENOMEM; a seccomp filter installed after the first call may deny
+ *     it), nothing is freed until a later try succeeds; if it never does,
+ *     retired memory is never freed: memory grows, as sm_stats shows in
+ *     retired_tables, retired_bytes, retired_values and retired_keys. The map
+ *     keeps working, and nothing is freed early. A seccomp policy should allow
+ *     membarrier.
  *
  * Bad input
  * B1. No function aborts or crashes on a NULL map or a NULL required pointer:
@@ -169,12 +184,12 @@ typedef struct sm_options {
      * that could have read it has left the library or called sm_unpin
      * (R1 below). It runs on some writer thread, or in sm_destroy, and must
      * not call into this map. Values that only move during a resize are not
-     * "leaving". With free_value set, each replace or delete also costs one
-     * atomic increment of a process-wide epoch counter, and sm_put,
-     * sm_replace, sm_cas, sm_delete and sm_compute may return SM_ENOMEM on
-     * any call (not only a thread's first): they reserve room to remember
-     * the value they displace before changing anything, and that
-     * reservation may need memory. Nothing changed then.
+     * "leaving". With free_value set, each replace or delete also costs a
+     * full fence and one atomic increment of a process-wide epoch counter,
+     * and sm_put, sm_replace, sm_cas, sm_delete and sm_compute may return
+     * SM_ENOMEM on any call (not only a thread's first): they reserve room
+     * to remember the value they displace before changing anything, and
+     * that reservation may need memory. Nothing changed then.
      */
     void (*free_value)(uint64_t value, void *ctx);
     void *free_value_ctx;
@@ -208,8 +223,8 @@ void sm_destroy(sm_map *m);
  * sm_get — look a key up.
  * value:   may be NULL; on SM_OK receives the value.
  * Returns: SM_OK (found), SM_NOT_FOUND, SM_EINVAL (m NULL), or SM_ENOMEM when
- *          this is the thread's first call and its per-thread record could
- *          not be allocated.
+ *          this is the thread's first call and its per-thread state could
+ *          not be created (T1).
  * Lock-free (T2); ordering M1.
  */
 int sm_get(sm_map *m, uint64_t key, uint64_t *value);
@@ -218,10 +233,11 @@ int sm_get(sm_map *m, uint64_t key, uint64_t *value);
  * sm_put — insert the key, or replace its value.
  * old:     may be NULL; on SM_REPLACED receives the previous value.
  * Returns: SM_OK (inserted), SM_REPLACED, SM_EINVAL, or SM_ENOMEM: the
- *          thread's first call could not allocate its record, the map had to
- *          grow and could not allocate, or (free_value set) there was no room
- *          to set the replaced value aside. Nothing changed: the key was not
- *          inserted, every earlier entry is intact, the call may be retried.
+ *          thread's first call could not create its state (T1), the map
+ *          had to grow and could not allocate, or (free_value set) there was
+ *          no room to set the replaced value aside. Nothing changed: the key
+ *          was not inserted, every earlier entry is intact, the call may be
+ *          retried.
  */
 int sm_put(sm_map *m, uint64_t key, uint64_t value, uint64_t *old);
 
@@ -332,8 +348,14 @@ int sm_clear(sm_map *m);
  *     table retired after it pinned is freed, in any map: memory grows. Hold
  *     guards for the span of a request, not forever. A guard never blocks
  *     anyone, and other threads never wait for it.
- * sm_pin returns SM_OK, or SM_ENOMEM on a thread's first call if its record
- * cannot be allocated. sm_unpin without a matching sm_pin returns SM_EINVAL.
+ * R4. A thread that exits holding a guard keeps it: a thread-exit destructor
+ *     (pthread key) that runs after the library's own may still use values
+ *     obtained under it and then call sm_unpin, which returns SM_OK. If no
+ *     destructor releases the guard, it is never released: the thread counts
+ *     as stopped forever inside the library (R3: what was retired after it
+ *     pinned is never freed; guards_active keeps counting it).
+ * sm_pin returns SM_OK, or SM_ENOMEM on a thread's first call if its state
+ * cannot be created (T1). sm_unpin without a matching sm_pin returns SM_EINVAL.
  */
 int sm_pin(void);
 int sm_unpin(void);
@@ -395,8 +417,8 @@ typedef struct sm_stats_info {
  * return it holds the bytes written (at most this library's sizeof).
  * bytes_held counts the tables and the map's own small header.
  * Returns: SM_OK, SM_EINVAL (m or st NULL, st->size too small for .entries),
- *          or SM_ENOMEM on a thread's first call when its per-thread record
- *          cannot be allocated (as every other call). Lock-free.
+ *          or SM_ENOMEM on a thread's first call when its per-thread state
+ *          cannot be created (T1, as every other call). Lock-free.
  */
 int sm_stats(sm_map *m, sm_stats_info *st);
 

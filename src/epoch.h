@@ -72,7 +72,9 @@ static inline void smi_epoch_exit(sm_thread *r)
 }
 
 /* Advance the global epoch after unlinking an object; the returned value tags
- * it. The object may be freed once smi_epoch_min_active() >= the tag. */
+ * it. The object may be freed once smi_epoch_min_active() >= the tag. The
+ * unlinking store must be sequenced before the call (same thread): the call
+ * begins with the seq_cst fence that E1 needs after it. */
 uint64_t smi_epoch_advance(void);
 
 /* Thread records ever made, process wide: at least the number of threads
@@ -82,9 +84,15 @@ uint64_t smi_epoch_records(void);
 /* Threads that hold an sm_pin guard now, process wide. */
 uint64_t smi_epoch_pinned_threads(void);
 
+/* No tag is <= this: tags come from smi_epoch_advance, which returns at least
+ * 2 (the global epoch starts at 1). */
+#define SMI_EPOCH_FREE_NOTHING 0
+
 /* The smallest epoch any thread is inside, capped at the global epoch when
  * the scan began (E3 in epoch.c): objects tagged <= the result may be freed.
- * Issues the process-wide barrier that pairs with smi_epoch_enter(). */
+ * Issues the process-wide barrier that pairs with smi_epoch_enter(); when that
+ * barrier (membarrier) fails, returns SMI_EPOCH_FREE_NOTHING, so that the
+ * caller frees nothing this time. */
 uint64_t smi_epoch_min_active(void);
 
 #endif

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -599,6 +600,83 @@ static void calls_from_a_late_thread_exit_destructor(void **state)
     sm_destroy(late_map);
 }
 
+/* R1 past thread exit: a thread that exits holding a guard keeps it while a
+ * destructor of a later key still uses a value obtained under it. The
+ * library's destructor runs first; it used to drop the guard (epoch 0), so
+ * the value was freed under the late destructor and its sm_unpin returned
+ * SM_EINVAL (found by review). */
+#define PINNED_OLD 0xAu
+#define PINNED_NEW 0xBu
+static sm_map *pinned_map;
+static pthread_key_t pinned_key;
+static sem_t pinned_in_destructor, pinned_replaced;
+static int pinned_old_freed, pinned_freed_before_unpin = -1, pinned_unpin_rc = -100;
+static uint64_t pinned_seen;
+
+static void note_pinned_free(uint64_t value, void *ctx)
+{
+    (void)ctx;
+    if (value == PINNED_OLD)
+        pinned_old_freed = 1;
+}
+
+static void pinned_destructor(void *arg)
+{
+    (void)arg;
+    sem_post(&pinned_in_destructor);
+    /* The main thread replaces the value and reclaims meanwhile. */
+    sem_wait(&pinned_replaced);
+    pinned_freed_before_unpin = pinned_old_freed;
+    pinned_unpin_rc = sm_unpin();
+}
+
+static void *pin_get_then_exit(void *arg)
+{
+    (void)arg;
+    if (sm_pin() == SM_OK)
+        sm_get(pinned_map, 1, &pinned_seen);
+    /* Set even if the pin failed (the checks report it): the main thread
+     * waits for this destructor. */
+    pthread_setspecific(pinned_key, (void *)1);
+    return NULL;    /* still pinned: the late destructor unpins */
+}
+
+static void guard_survives_into_a_late_thread_exit_destructor(void **state)
+{
+    (void)state;
+    sm_options o = SM_OPTIONS_INIT;
+    o.free_value = note_pinned_free;
+    pinned_map = sm_new(&o);
+    assert_non_null(pinned_map);
+    /* The library's thread key exists before ours, so ours runs after it. */
+    assert_int_equal(sm_put(pinned_map, 1, PINNED_OLD, NULL), SM_OK);
+    assert_int_equal(pthread_key_create(&pinned_key, pinned_destructor), 0);
+    assert_int_equal(sem_init(&pinned_in_destructor, 0, 0), 0);
+    assert_int_equal(sem_init(&pinned_replaced, 0, 0), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, pin_get_then_exit, NULL), 0);
+    sem_wait(&pinned_in_destructor);
+    assert_int_equal(sm_put(pinned_map, 1, PINNED_NEW, NULL), SM_REPLACED);
+    smi_reclaim(pinned_map);
+    sem_post(&pinned_replaced);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(pinned_seen, PINNED_OLD);
+    assert_int_equal(pinned_freed_before_unpin, 0);
+    assert_int_equal(pinned_unpin_rc, SM_OK);
+    /* Once unpinned, the exiting thread let go of its record: the value is
+     * freed and no guard is left behind. */
+    assert_true(smi_reclaim(pinned_map) >= 1);
+    assert_int_equal(pinned_old_freed, 1);
+    sm_stats_info st = {.size = sizeof st};
+    assert_int_equal(sm_stats(pinned_map, &st), SM_OK);
+    assert_int_equal(st.guards_active, 0);
+    assert_int_equal(st.retired_values, 0);
+    pthread_key_delete(pinned_key);
+    sem_destroy(&pinned_in_destructor);
+    sem_destroy(&pinned_replaced);
+    sm_destroy(pinned_map);
+}
+
 /* A capacity whose table would take almost all of a 64-bit address space is
  * out of memory, not a crash: sizes near SIZE_MAX once wrapped when rounded
  * up to pages, and a tiny mapping was used as the table. n is chosen so the
@@ -643,6 +721,7 @@ int main(void)
         cmocka_unit_test(stats_are_sane),
         cmocka_unit_test(stats_writes_nothing_past_size),
         cmocka_unit_test(calls_from_a_late_thread_exit_destructor),
+        cmocka_unit_test(guard_survives_into_a_late_thread_exit_destructor),
         cmocka_unit_test(near_size_max_capacity_is_enomem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
