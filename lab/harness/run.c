@@ -983,9 +983,27 @@ static lab_result *run_once(const lab_scenario *sc, const lab_engine *e, lab_loa
  * -1 and leaves res as it was when out of memory. Counts and histograms add
  * up; the later run's timeline, events and RSS samples follow res's on the
  * time axis, so the windows still count every operation once. */
-static int result_append(lab_result *res, const lab_result *more)
+/* Where the next run's timeline starts in res's: on the window grid, after
+ * everything res holds. That is usually its last window's end, but an event
+ * or RSS sample can come after the last window (the sampler's last look, past
+ * the last operation): starting there would put the next run's samples
+ * before it (found when a loaded machine made that happen). */
+static size_t windows_before_next(const lab_result *res)
 {
-    size_t nw = res->nwindows + more->nwindows, ne = res->nevents + more->nevents,
+    uint64_t end_ns = (uint64_t)res->nwindows * LAB_TIMELINE_WINDOW_NS;
+    for (size_t i = 0; i < res->nevents; i++)
+        if (res->events[i].t_ns >= end_ns)
+            end_ns = res->events[i].t_ns + 1;
+    for (size_t i = 0; i < res->nrss; i++)
+        if (res->rss[i].t_ns >= end_ns)
+            end_ns = res->rss[i].t_ns + 1;
+    return (size_t)((end_ns + LAB_TIMELINE_WINDOW_NS - 1) / LAB_TIMELINE_WINDOW_NS);
+}
+
+int lab_result_append(lab_result *res, const lab_result *more)
+{
+    size_t start = windows_before_next(res);
+    size_t nw = start + more->nwindows, ne = res->nevents + more->nevents,
            nr = res->nrss + more->nrss;
     lab_window *w = realloc(res->windows, (nw ? nw : 1) * sizeof *w);
     if (!w)
@@ -999,8 +1017,9 @@ static int result_append(lab_result *res, const lab_result *more)
     if (!rss)
         return -1;
     res->rss = rss;
-    const uint64_t shift_ns = (uint64_t)res->nwindows * LAB_TIMELINE_WINDOW_NS;
-    memcpy(w + res->nwindows, more->windows, more->nwindows * sizeof *w);
+    const uint64_t shift_ns = (uint64_t)start * LAB_TIMELINE_WINDOW_NS;
+    memset(w + res->nwindows, 0, (start - res->nwindows) * sizeof *w);
+    memcpy(w + start, more->windows, more->nwindows * sizeof *w);
     for (size_t i = 0; i < more->nevents; i++) {
         ev[res->nevents + i] = more->events[i];
         ev[res->nevents + i].t_ns += shift_ns;
@@ -1067,7 +1086,7 @@ lab_result *lab_run(const lab_scenario *sc, const lab_engine *e, lab_load_model 
             lab_result_free(more);
             break;
         }
-        int appended = result_append(res, more);
+        int appended = lab_result_append(res, more);
         lab_result_free(more);
         if (appended != 0)
             break;

@@ -155,6 +155,11 @@ lab_result *lab_run(const lab_scenario *sc, const lab_engine *e, lab_load_model 
                     const lab_settings *s);
 void lab_result_free(lab_result *r);
 
+/* How lab_run adds one growth run to the sum: counts and histograms added,
+ * the run's timeline (windows, events, RSS samples) placed after everything
+ * res's holds. 0, or -1 when out of memory (res unchanged in meaning). */
+int lab_result_append(lab_result *res, const lab_result *more);
+
 /* Write or read exactly n bytes (retrying short transfers and EINTR), as
  * fresh-process children hand results back. Return 0, or -1. */
 int lab_write_all(int fd, const void *p, size_t n);

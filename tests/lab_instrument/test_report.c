@@ -222,12 +222,54 @@ static int setup(void **state)
     return 0;
 }
 
+/* A run's last RSS sample can come after its last window (the sampler looks
+ * once more after the last operation). The next growth run's timeline must
+ * start after it, on the window grid, or the samples go back in time: seen
+ * once under load as a failure of growth_runs_add_up, made certain here. */
+static void appended_run_starts_after_a_late_sample(void **state)
+{
+    (void)state;
+    const uint64_t W = LAB_TIMELINE_WINDOW_NS;
+    lab_result res = { 0 }, more = { 0 };
+    res.windows = calloc(2, sizeof *res.windows);
+    res.nwindows = 2;
+    res.windows[0].count = res.windows[1].count = 1;
+    res.rss = calloc(1, sizeof *res.rss);
+    res.nrss = 1;
+    res.rss[0].t_ns = 2 * W + W / 2;  /* after the last window's end */
+    lab_window mw = { .count = 3 };
+    lab_rss_sample ms = { .t_ns = 1000, .rss_bytes = 7 };
+    lab_event_record me = { .t_ns = 2000 };
+    more.windows = &mw;
+    more.nwindows = 1;
+    more.rss = &ms;
+    more.nrss = 1;
+    more.events = &me;
+    more.nevents = 1;
+    lab_hist_init(&res.hist);
+    lab_hist_init(&res.get_hist);
+    lab_hist_init(&more.hist);
+    lab_hist_init(&more.get_hist);
+    assert_int_equal(lab_result_append(&res, &more), 0);
+    assert_int_equal(res.nwindows, 4);  /* 2, one empty window, then more's */
+    assert_int_equal(res.windows[2].count, 0);
+    assert_int_equal(res.windows[3].count, 3);
+    assert_int_equal(res.nrss, 2);
+    assert_true(res.rss[1].t_ns > res.rss[0].t_ns);
+    assert_int_equal(res.rss[1].t_ns, 3 * W + 1000);
+    assert_int_equal(res.events[0].t_ns, 3 * W + 2000);
+    free(res.windows);
+    free(res.rss);
+    free(res.events);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(report_matches_results),
         cmocka_unit_test(gets_are_counted_apart),
         cmocka_unit_test(growth_runs_add_up),
+        cmocka_unit_test(appended_run_starts_after_a_late_sample),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
