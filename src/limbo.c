@@ -23,8 +23,19 @@
  * Appending must not fail after the map changed, so a writer reserves its
  * limbo slots before the operation (SM_ENOMEM then, with nothing changed) and
  * commits or cancels the reservations afterwards. Stripes (one mutex each,
- * chosen by thread) keep writers from contending on one lock; the reclaimer
- * only trylocks them.
+ * chosen by thread) keep writers from contending on one lock.
+ *
+ * Reclaiming is bounded per call (T3 in steadymap.h): a write that reclaims
+ * examines at most LIMBO_SCAN_MAX items and releases at most
+ * LIMBO_RELEASE_MAX, however many a guard (sm_pin) held back; and it calls
+ * free_value and frees key copies only after it has released every lock, so
+ * a slow free_value delays the write that runs it and no other. Under a
+ * stripe's mutex the reclaimer only detaches eligible items, at most
+ * LIMBO_BATCH at a time into its own stack, which bounds how long any writer
+ * waits for that mutex. (Before, one call freed every eligible item of every
+ * stripe under the stripe's mutex and the map's garbage lock: after a long
+ * guard one sm_put made 399,616 free_value calls, and with a 1 ms free_value
+ * another thread's sm_put blocked for a second. Found by review.)
  */
 #include <pthread.h>
 
@@ -40,10 +51,12 @@ typedef struct limbo_item {
 
 struct sm_limbo_stripe {
     _Alignas(64) pthread_mutex_t lock;
-    limbo_item *items;
+    limbo_item *items;       /* [0, count) committed, unordered; then reserved */
     size_t count;
     size_t reserved;
     size_t capacity;
+    size_t cursor;           /* where the next bounded scan starts */
+    _Atomic unsigned first;  /* stripe 0 only: where the next reclaim starts */
 };
 
 sm_limbo_stripe *smi_limbo_new(void)
@@ -150,32 +163,138 @@ static void settle_wait(limbo_item *it, uint64_t finished, uint64_t retire_epoch
         it->epoch = retire_epoch;
 }
 
-size_t smi_limbo_reclaim(sm_map *m, uint64_t min_active)
+/*
+ * Bounds of one reclaim (T3). Each write retires at most two items (a value
+ * and a string key copy), and a thread reclaims every SM_RECLAIM_EVERY of its
+ * writes (migrate.c), so between two of its reclaims a thread adds at most
+ * 2 * SM_RECLAIM_EVERY items. A reclaim may release twice that: summed over
+ * threads, reclamation outpaces what writes add by a factor of two whenever
+ * the items are eligible, so an eligible backlog (left by a guard, say)
+ * shrinks by at least 2 * SM_RECLAIM_EVERY per reclaim and cannot outgrow
+ * reclamation. It is not freed by the first write after sm_unpin any more,
+ * but over the next few hundred writes per thousand items; sm_destroy frees
+ * whatever is left.
+ *
+ * Items of a stripe are not in epoch order, so a scan cannot stop at the
+ * first item still held: threads that share a stripe (thread stripe mod
+ * SM_STRIPES) take their tags before they take its mutex and append in
+ * either order; a key copy that waits for a migration (wait_finished) later
+ * takes the retire epoch of the table that migration left, which is larger
+ * than the tags of items appended after it; and detach_eligible() moves the
+ * last item into the hole each detached one leaves. Instead each call examines at most
+ * LIMBO_SCAN_MAX items, from where the previous call stopped in each stripe
+ * (cursor) and starting at the stripe after the one the previous call
+ * started at (first), so every item is examined again within a bounded
+ * number of calls. That is safe: an eligible item left unexamined only
+ * waits for a later call (it stays counted in retired_values/retired_keys
+ * and is freed at the latest by sm_destroy), and no item is released without
+ * being examined. The scan budget is twice the release budget, so items a
+ * guard still holds (examined and kept) cannot keep a call from releasing
+ * eligible ones when there are as many of them.
+ */
+#define LIMBO_RELEASE_MAX (4u * SM_RECLAIM_EVERY)
+#define LIMBO_SCAN_MAX (2u * LIMBO_RELEASE_MAX)
+/* Items one hold of a stripe's mutex may examine, and detach: a writer that
+ * wants the mutex meanwhile waits for at most this much work (a few hundred
+ * nanoseconds). 64 detached items are 1 KiB of the reclaimer's stack. */
+#define LIMBO_BATCH 64u
+#define LIMBO_EXAMINE_PER_HOLD (4u * LIMBO_BATCH)
+
+typedef struct detached_item {
+    uint64_t word;
+    smi_limbo_kind kind;
+} detached_item;
+
+static void release_detached(sm_map *m, const detached_item *d, size_t n)
 {
-    size_t freed = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (d[i].kind == LIMBO_VALUE)
+            m->free_value(d[i].word, m->free_value_ctx);
+        else
+            smi_skey_free(d[i].word);
+        u64_fetch_sub_relaxed(counter_of(m, d[i].kind), 1);
+    }
+}
+
+/*
+ * Under s->lock: examine items from *pos on, at most `examine` of them, and
+ * move the eligible ones to out (at most `room`), filling each hole with the
+ * stripe's last item (examined next). Returns the number detached; *pos is
+ * where to go on, *examined how many were looked at.
+ */
+static size_t detach_eligible(sm_limbo_stripe *s, size_t *pos, size_t examine, uint64_t min_active,
+                              uint64_t finished, uint64_t retire_epoch, detached_item *out,
+                              size_t room, size_t *examined)
+{
+    size_t n = 0;
+    size_t j = *pos;
+    size_t looked = 0;
+    while (j < s->count && looked < examine && n < room) {
+        limbo_item *it = &s->items[j];
+        looked++;
+        settle_wait(it, finished, retire_epoch);
+        if (!it->wait_finished && it->epoch <= min_active) {
+            out[n].word = it->word;
+            out[n].kind = it->kind;
+            n++;
+            /* Reserved slots lie past count and stay free for their commits:
+             * count only shrinks here. */
+            *it = s->items[--s->count];
+        } else {
+            j++;
+        }
+    }
+    *pos = j;
+    *examined = looked;
+    return n;
+}
+
+size_t smi_limbo_reclaim(sm_map *m, uint64_t min_active, int all)
+{
+    size_t released = 0;
+    size_t scan_left = all ? SIZE_MAX : LIMBO_SCAN_MAX;
+    size_t release_left = all ? SIZE_MAX : LIMBO_RELEASE_MAX;
+    detached_item batch[LIMBO_BATCH];
     /* Acquire pairs with finish()'s release: the retire epoch read next is at
      * least that of the table the count's last migration retired (a later
      * one is larger, which only delays the free). */
     uint64_t finished = u64_load_acquire(&m->migrations_finished);
     uint64_t retire_epoch = u64_load_relaxed(&m->last_retire_epoch);
-    for (unsigned i = 0; i < SM_STRIPES; i++) {
-        sm_limbo_stripe *s = &m->limbo[i];
-        if (pthread_mutex_trylock(&s->lock) != 0)
-            continue;
-        size_t keep = 0;
-        for (size_t j = 0; j < s->count; j++) {
-            settle_wait(&s->items[j], finished, retire_epoch);
-            if (!s->items[j].wait_finished && s->items[j].epoch <= min_active) {
-                release_item(m, &s->items[j]);
-                freed++;
-            } else {
-                s->items[keep++] = s->items[j];
-            }
+    /* Relaxed: only spreads the starting point, orders nothing. */
+    unsigned first = atomic_fetch_add_explicit(&m->limbo[0].first, 1, memory_order_relaxed);
+    for (unsigned i = 0; i < SM_STRIPES && scan_left > 0 && release_left > 0; i++) {
+        sm_limbo_stripe *s = &m->limbo[(first + i) % SM_STRIPES];
+        /* A full reclaim (sm_destroy's callers, tests) looks at every item;
+         * a bounded one goes on where the last one stopped. */
+        size_t pos = SIZE_MAX;
+        for (;;) {
+            /* A blocking lock: writers hold it for O(1) (reserve, commit,
+             * cancel), and we hold it for at most LIMBO_EXAMINE_PER_HOLD
+             * items. The mutex orders the committer's item stores before
+             * our reads of them. */
+            pthread_mutex_lock(&s->lock);
+            if (pos == SIZE_MAX)
+                pos = all || s->cursor >= s->count ? 0 : s->cursor;
+            size_t examine = scan_left < LIMBO_EXAMINE_PER_HOLD ? scan_left : LIMBO_EXAMINE_PER_HOLD;
+            size_t room = release_left < LIMBO_BATCH ? release_left : LIMBO_BATCH;
+            size_t examined;
+            size_t n = detach_eligible(s, &pos, examine, min_active, finished, retire_epoch, batch,
+                                       room, &examined);
+            int at_end = pos >= s->count;
+            s->cursor = at_end ? 0 : pos;
+            pthread_mutex_unlock(&s->lock);
+            /* Every lock is released: free_value may take as long as it
+             * likes, no writer waits for it. */
+            release_detached(m, batch, n);
+            released += n;
+            release_left -= n;
+            if (!all)
+                scan_left -= examined;
+            if (at_end || scan_left == 0 || release_left == 0)
+                break;
         }
-        s->count = keep;
-        pthread_mutex_unlock(&s->lock);
     }
-    return freed;
+    return released;
 }
 
 void smi_limbo_destroy(sm_map *m)
