@@ -197,7 +197,8 @@ static void settle_wait(limbo_item *it, uint64_t finished, uint64_t retire_epoch
  * 2 * SM_RECLAIM_EVERY items. A reclaim may release twice that: summed over
  * threads, reclamation outpaces what writes add by a factor of two whenever
  * the items are eligible, so an eligible backlog (left by a guard, say)
- * shrinks by at least 2 * SM_RECLAIM_EVERY per reclaim and cannot outgrow
+ * shrinks by up to 2 * SM_RECLAIM_EVERY per reclaim (that many, as long as
+ * the items a reclaim examines are eligible) and cannot outgrow
  * reclamation. It is not freed by the first write after sm_unpin any more,
  * but over the next few hundred writes per thousand items; sm_destroy frees
  * whatever is left.
