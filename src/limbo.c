@@ -222,9 +222,10 @@ static void settle_wait(limbo_item *it, uint64_t finished, uint64_t retire_epoch
  */
 #define LIMBO_RELEASE_MAX (4u * SM_RECLAIM_EVERY)
 #define LIMBO_SCAN_MAX (2u * LIMBO_RELEASE_MAX)
-/* Items one hold of a stripe's mutex may examine, and detach: a writer that
- * wants the mutex meanwhile waits for at most this much work (a few hundred
- * nanoseconds). 64 detached items are 1 KiB of the reclaimer's stack. */
+/* Items one hold of a stripe's mutex may detach, and examine: a writer that
+ * wants the mutex meanwhile waits for at most this much work (256 items
+ * looked at, about a microsecond). 64 detached items are 1 KiB of the
+ * reclaimer's stack. */
 #define LIMBO_BATCH 64u
 #define LIMBO_EXAMINE_PER_HOLD (4u * LIMBO_BATCH)
 
