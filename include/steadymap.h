@@ -183,13 +183,17 @@ typedef struct sm_options {
      * clear) or still present at sm_destroy — but only after every thread
      * that could have read it has left the library or called sm_unpin
      * (R1 below). It runs on some writer thread, or in sm_destroy, and must
-     * not call into this map. Values that only move during a resize are not
-     * "leaving". With free_value set, each replace or delete also costs a
-     * full fence and one atomic increment of a process-wide epoch counter,
-     * and sm_put, sm_replace, sm_cas, sm_delete and sm_compute may return
-     * SM_ENOMEM on any call (not only a thread's first): they reserve room
-     * to remember the value they displace before changing anything, and
-     * that reservation may need memory. Nothing changed then.
+     * not call into this map. It runs with no lock of the map held, so a
+     * slow free_value delays only the write that runs it, never another
+     * thread's calls. One write hands at most 1024 values to it (T3): a
+     * backlog that a guard held back is freed over the writes that follow
+     * its sm_unpin, not by one of them. Values that only move during a
+     * resize are not "leaving". With free_value set, each replace or delete
+     * also costs a full fence and one atomic increment of a process-wide
+     * epoch counter, and sm_put, sm_replace, sm_cas, sm_delete and sm_compute
+     * may return SM_ENOMEM on any call (not only a thread's first): they
+     * reserve room to remember the value they displace before changing
+     * anything, and that reservation may need memory. Nothing changed then.
      */
     void (*free_value)(uint64_t value, void *ctx);
     void *free_value_ctx;
@@ -347,7 +351,9 @@ int sm_clear(sm_map *m);
  * R3. While a thread holds a guard, no value retired after it pinned and no
  *     table retired after it pinned is freed, in any map: memory grows. Hold
  *     guards for the span of a request, not forever. A guard never blocks
- *     anyone, and other threads never wait for it.
+ *     anyone, and other threads never wait for it. What it held back is
+ *     freed after sm_unpin by later writes to the map, a bounded number per
+ *     write (see free_value), or by sm_destroy.
  * R4. A thread that exits holding a guard keeps it: a thread-exit destructor
  *     (pthread key) that runs after the library's own may still use values
  *     obtained under it and then call sm_unpin, which returns SM_OK. If no

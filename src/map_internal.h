@@ -159,7 +159,9 @@ sm_limbo_stripe *smi_limbo_new(void);
 int smi_limbo_reserve(sm_map *m, const sm_thread *self, unsigned n);
 void smi_limbo_cancel(sm_map *m, const sm_thread *self, unsigned n);
 void smi_limbo_commit(sm_map *m, const sm_thread *self, smi_limbo_kind kind, uint64_t word);
-size_t smi_limbo_reclaim(sm_map *m, uint64_t min_active);
+/* Release items tagged <= min_active: all of them (all != 0) or a bounded
+ * number (T3; limbo.c says how many). free_value runs with no lock held. */
+size_t smi_limbo_reclaim(sm_map *m, uint64_t min_active, int all);
 void smi_limbo_destroy(sm_map *m);
 
 /* events.c: the resize observer and USDT probes. */

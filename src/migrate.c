@@ -381,34 +381,68 @@ void smi_migrate_finish_all(sm_map *m, sm_thread *self)
     }
 }
 
+/*
+ * Free what no reader can reach any more: retired tables, then (limbo.c)
+ * values and key copies. wait_for_lock = 1 is the full reclaim (smi_reclaim):
+ * it waits for the garbage lock and frees everything eligible. Otherwise, on
+ * a writer (smi_reclaim_maybe), the work is bounded (T3): at most
+ * RECLAIM_TABLE_WALK tables looked at and the limbo's own bounds, and no
+ * lock is held while anything is freed, so that retire() on another writer
+ * never waits for an munmap or a free_value. (Before, tables were freed and
+ * free_value called under garbage_lock; found by review.)
+ */
+/* The garbage list is newest first, and retire epochs fall along it (resizes
+ * retire one at a time, under the resizing gate), so what may be freed is a
+ * tail of it. A list longer than this means a guard or a stalled thread
+ * holds back that many resizes' tables; tables past the first 64 then wait
+ * for a later call (the ones ahead go first once the guard is gone), or for
+ * sm_destroy. */
+#define RECLAIM_TABLE_WALK 64u
+
 static size_t reclaim(sm_map *m, int wait_for_lock)
 {
     if (u64_load_relaxed(&m->retired_count) == 0 && u64_load_relaxed(&m->retired_values) == 0 &&
         u64_load_relaxed(&m->retired_keys) == 0)
         return 0;
+    /* Taken before the garbage lock, so that the barrier it issues is not
+     * paid under it. A table retired after this scan began has a larger
+     * tag than the result (E3 in epoch.c) and waits for the next one. */
+    uint64_t min_active = smi_epoch_min_active();
+    sm_table *dead = NULL;
+    int locked = 1;
     if (wait_for_lock)
         pthread_mutex_lock(&m->garbage_lock);
-    else if (pthread_mutex_trylock(&m->garbage_lock) != 0)
-        return 0;
-    size_t freed = 0;
-    uint64_t min_active = smi_epoch_min_active();
-    sm_table **link = &m->garbage;
-    while (*link) {
-        sm_table *g = *link;
-        if (g->retire_epoch <= min_active) {
-            *link = g->retired_next;
-            u64_fetch_sub_relaxed(&m->bytes_held, g->bytes);
-            u64_fetch_sub_relaxed(&m->retired_bytes, g->bytes);
-            u64_fetch_sub_relaxed(&m->retired_count, 1);
-            smi_table_free(g);
-            freed++;
-        } else {
-            link = &g->retired_next;
+    else
+        locked = pthread_mutex_trylock(&m->garbage_lock) == 0;
+    /* Busy: another reclaim is walking the tables; the limbo below needs
+     * no garbage lock. */
+    if (locked) {
+        unsigned walked = 0;
+        sm_table **link = &m->garbage;
+        while (*link && (wait_for_lock || walked++ < RECLAIM_TABLE_WALK)) {
+            sm_table *g = *link;
+            if (g->retire_epoch <= min_active) {
+                *link = g->retired_next;  /* unlink under the lock, free below */
+                g->retired_next = dead;
+                dead = g;
+            } else {
+                link = &g->retired_next;
+            }
         }
+        pthread_mutex_unlock(&m->garbage_lock);
+    }
+    size_t freed = 0;
+    while (dead) {
+        sm_table *g = dead;
+        dead = g->retired_next;
+        u64_fetch_sub_relaxed(&m->bytes_held, g->bytes);
+        u64_fetch_sub_relaxed(&m->retired_bytes, g->bytes);
+        u64_fetch_sub_relaxed(&m->retired_count, 1);
+        smi_table_free(g);
+        freed++;
     }
     if (m->limbo)
-        freed += smi_limbo_reclaim(m, min_active);
-    pthread_mutex_unlock(&m->garbage_lock);
+        freed += smi_limbo_reclaim(m, min_active, wait_for_lock);
     return freed;
 }
 
