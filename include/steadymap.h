@@ -183,7 +183,9 @@ typedef struct sm_options {
      * clear) or still present at sm_destroy — but only after every thread
      * that could have read it has left the library or called sm_unpin
      * (R1 below). It runs on some writer thread, or in sm_destroy, and must
-     * not call into this map. It runs with no lock of the map held, so a
+     * not call into this map. Several writer threads may run it at the same
+     * time (each on different values), so it must be thread-safe. It runs
+     * with no lock of the map held, so a
      * slow free_value delays only the write that runs it, never another
      * thread's calls. One write hands at most 1024 values to it (T3): a
      * backlog that a guard held back is freed over the writes that follow

@@ -66,11 +66,12 @@
 #define SM_STRIPES 16u
 
 /* Below this many slots a table checks its occupancy on every insert; above,
- * every SM_CHECK_EVERY-th write of a thread, or when a probe went more than
- * two buckets past the home. Each thread can add at most SM_CHECK_EVERY - 1
- * entries unchecked, so T writing threads overshoot by under T * 64 slots:
- * under 2% of any table checked this lazily while T <= 16, and never past
- * the table's end (an insert that finds no slot forces a resize, map.c). */
+ * every SM_CHECK_EVERY-th write to the map of a thread stripe, or when a probe
+ * went more than two buckets past the home. Each stripe adds at most
+ * SM_CHECK_EVERY - 1 entries unchecked, so the overshoot is under
+ * SM_STRIPES * SM_CHECK_EVERY slots, under 2% of any table checked this
+ * lazily, and never past the table's end (an insert that finds no slot forces
+ * a resize, map.c). */
 #define SM_CHECK_ALWAYS_BELOW_SLOTS 65536u
 #define SM_CHECK_EVERY 64u
 
@@ -95,7 +96,9 @@
  * reclamation no longer than one write does. */
 #define SM_ITER_STEP_HOMES 16u
 
-/* Writers try to free retired tables every this many operations per thread
+/* Writers try to free a map's retired tables and values every this many
+ * writes to that map by one thread stripe (counted per map: a per-thread
+ * count let a thread that alternated between maps reclaim only one of them)
  * while any wait (a cheap check of one counter otherwise). */
 #define SM_RECLAIM_EVERY 256u
 

@@ -16,8 +16,9 @@ typedef struct sm_thread {
     _Atomic int in_use;            /* 0 = free for a new thread to claim */
     uint32_t stripe;               /* which counter stripe this thread bumps */
     uint32_t depth;                /* nesting of enter/exit; owner-only */
-    uint32_t ops;                  /* write operations so far; owner-only */
     uint32_t reclaim_due;          /* this thread retired a table; owner-only */
+    uint64_t write_nth;            /* the current write's number in its map's
+                                      count for this stripe (stats.c); owner-only */
     _Atomic uint32_t pins;         /* sm_pin depth; read by sm_stats */
     struct sm_thread *next;        /* registry link, immutable once published */
 } sm_thread;

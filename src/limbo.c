@@ -192,9 +192,10 @@ static void settle_wait(limbo_item *it, uint64_t finished, uint64_t retire_epoch
 
 /*
  * Bounds of one reclaim (T3). Each write retires at most two items (a value
- * and a string key copy), and a thread reclaims every SM_RECLAIM_EVERY of its
- * writes (migrate.c), so between two of its reclaims a thread adds at most
- * 2 * SM_RECLAIM_EVERY items. A reclaim may release twice that: summed over
+ * and a string key copy), and every SM_RECLAIM_EVERY writes to a map by one
+ * thread stripe reclaim that map (migrate.c; counted per map, stats.c), so
+ * between two of its reclaims a stripe adds at most 2 * SM_RECLAIM_EVERY
+ * items. A reclaim may release twice that: summed over
  * threads, reclamation outpaces what writes add by a factor of two whenever
  * the items are eligible, so an eligible backlog (left by a guard, say)
  * shrinks by up to 2 * SM_RECLAIM_EVERY per reclaim (that many, as long as

@@ -23,7 +23,8 @@
  *   +------------------+     +---------------------------+     +----------------+
  *   | root ----------------> | nbuckets, buckets, next ------> | ...            |
  *   | hash key         |     | claim, migrated (own line) |     +----------------+
- *   | live[16] stripes |     | used[16] stripes           |
+ *   | stripe[16]: live |     | used[16] stripes           |
+ *   |   and writes     |     |                           |
  *   +------------------+     +---------------------------+
  *                            | bucket 0 | bucket 1 | ...  |  (64-byte aligned)
  *                            +---------------------------+
@@ -454,10 +455,10 @@ static int find_locked(const sm_map *m, const sm_table *t, uint64_t b, uint64_t 
     return 0;
 }
 
-static int occupancy_check_due(const sm_table *t, sm_thread *self, uint64_t chain_len)
+static int occupancy_check_due(const sm_table *t, const sm_thread *self, uint64_t chain_len)
 {
     return t->nbuckets * SM_SLOTS < SM_CHECK_ALWAYS_BELOW_SLOTS ||
-           (self->ops % SM_CHECK_EVERY) == 0 || chain_len > 2;
+           (self->write_nth % SM_CHECK_EVERY) == 0 || chain_len > 2;
 }
 
 static int over_grow_threshold(const sm_table *t)
@@ -596,7 +597,7 @@ static int write_op(sm_map *m, op_args *a)
         smi_epoch_exit(self);
         return SM_ENOMEM;
     }
-    self->ops++;
+    smi_count_write(m, self);
     smi_migrate_help(m, self);
     int displaced = 0;
     uint64_t gone = 0;

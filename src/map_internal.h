@@ -19,6 +19,17 @@
 
 typedef struct sm_limbo_stripe sm_limbo_stripe;
 
+/* One thread stripe of a map's counters, alone on its cache line. */
+typedef struct sm_map_stripe {
+    _Alignas(64) atomic_i64 live;   /* entries added minus removed */
+    /* Writes to this map by the stripe's threads: the cadence of occupancy
+     * checks and reclaims. Per map, not per thread: a thread's own count
+     * once chose the map, so one that alternated between two maps ran every
+     * reclaim on the same one and the other's retired values were never
+     * freed (found by review). */
+    atomic_u64 writes;
+} sm_map_stripe;
+
 struct sm_map {
     /* Read by every operation; written once per resize. */
     _Alignas(64) sm_table *_Atomic root;
@@ -58,7 +69,7 @@ struct sm_map {
     _Alignas(64) unsigned char secret[SM_SECRET_BYTES];
     uint64_t str_hash_mask;
 
-    sm_stripe live[SM_STRIPES];         /* entries, striped by thread */
+    sm_map_stripe stripe[SM_STRIPES];   /* entries and writes, striped by thread */
 };
 
 /* Results of the table-level helpers (never returned to users). */
@@ -170,6 +181,8 @@ void smi_notify_resize(sm_map *m, sm_resize_kind kind, uint64_t old_buckets, uin
 /* stats.c: striped counters. */
 int64_t smi_live_sum(const sm_map *m);
 void smi_live_add(sm_map *m, const sm_thread *self, int64_t d);
+/* Count a write to m in this thread's stripe: self->write_nth. */
+void smi_count_write(sm_map *m, sm_thread *self);
 void smi_used_add(sm_table *t, const sm_thread *self, int64_t d);
 
 #endif

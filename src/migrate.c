@@ -451,9 +451,10 @@ void smi_reclaim_maybe(sm_map *m, sm_thread *self)
     /* Called after the operation's own epoch section, so that section never
      * blocks it (a guard the thread holds, sm_pin, still does: reclaim then
      * frees what it can and the rest waits for a later try). Right after
-     * this thread retired a table, then every SM_RECLAIM_EVERY writes while
-     * garbage waits: each try costs a membarrier() call. */
-    if (!self->reclaim_due && self->ops % SM_RECLAIM_EVERY != 0)
+     * this thread retired a table, then every SM_RECLAIM_EVERY writes to this
+     * map by the thread's stripe while garbage waits: each try costs a
+     * membarrier() call. */
+    if (!self->reclaim_due && self->write_nth % SM_RECLAIM_EVERY != 0)
         return;
     self->reclaim_due = 0;
     reclaim(m, 0);

@@ -16,13 +16,22 @@ int64_t smi_live_sum(const sm_map *m)
 {
     int64_t sum = 0;
     for (unsigned i = 0; i < SM_STRIPES; i++)
-        sum += i64_load_relaxed(&m->live[i].n);
+        sum += i64_load_relaxed(&m->stripe[i].live);
     return sum;
 }
 
 void smi_live_add(sm_map *m, const sm_thread *self, int64_t d)
 {
-    i64_add_relaxed(&m->live[self->stripe % SM_STRIPES].n, d);
+    i64_add_relaxed(&m->stripe[self->stripe % SM_STRIPES].live, d);
+}
+
+void smi_count_write(sm_map *m, sm_thread *self)
+{
+    /* An RMW, so threads sharing a stripe each get their own number and
+     * every multiple of a cadence falls to exactly one write. Relaxed: only
+     * the count matters, it orders nothing. */
+    self->write_nth =
+        u64_fetch_add_relaxed(&m->stripe[self->stripe % SM_STRIPES].writes, 1) + 1;
 }
 
 void smi_used_add(sm_table *t, const sm_thread *self, int64_t d)
