@@ -197,6 +197,7 @@ sm_map *sm_new(const sm_options *opts)
         errno = ENOMEM;
         return NULL;
     }
+    m->garbage_tail = &m->garbage;
     m->hash_key = hash_key_from_seed(o.seed ? o.seed : random_seed());
     m->string_keys = (o.flags & SM_STRING_KEYS) != 0;
     m->huge_pages = huge_pages;

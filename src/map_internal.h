@@ -61,7 +61,10 @@ struct sm_map {
     atomic_u64 last_retire_epoch;       /* finished one left (limbo.c) */
 
     pthread_mutex_t garbage_lock;       /* guards garbage; never taken by readers */
-    sm_table *garbage;                  /* unlinked tables awaiting their epoch */
+    sm_table *garbage;                  /* unlinked tables awaiting their epoch,
+                                           oldest first */
+    sm_table **garbage_tail;            /* &the last one's retired_next, or
+                                           &garbage when there is none */
 
     /* String keys only: the XXH3 secret, read by every operation's hash, and
      * the bits of the hash kept (all, except in tests that force collisions:

@@ -255,8 +255,9 @@ static void retire(sm_map *m, sm_table *t)
 {
     t->retire_epoch = smi_epoch_advance();
     pthread_mutex_lock(&m->garbage_lock);
-    t->retired_next = m->garbage;
-    m->garbage = t;
+    t->retired_next = NULL;
+    *m->garbage_tail = t;
+    m->garbage_tail = &t->retired_next;
     pthread_mutex_unlock(&m->garbage_lock);
     u64_fetch_add_relaxed(&m->retired_bytes, t->bytes);
     u64_fetch_add_relaxed(&m->retired_count, 1);
@@ -391,12 +392,13 @@ void smi_migrate_finish_all(sm_map *m, sm_thread *self)
  * never waits for an munmap or a free_value. (Before, tables were freed and
  * free_value called under garbage_lock; found by review.)
  */
-/* The garbage list is newest first, and retire epochs fall along it (resizes
+/* The garbage list is oldest first, and retire epochs rise along it (resizes
  * retire one at a time, under the resizing gate), so what may be freed is a
- * tail of it. A list longer than this means a guard or a stalled thread
- * holds back that many resizes' tables; tables past the first 64 then wait
- * for a later call (the ones ahead go first once the guard is gone), or for
- * sm_destroy. */
+ * head of it: a walk frees from the front and stops at the first table still
+ * in use, and at most this many per writer's call. (The list was newest
+ * first once, with the walk capped from that end: a guard taken after older
+ * tables were retired and held while 64 more were, kept those older, freeable
+ * ones out of reach until it was released. Found by review.) */
 #define RECLAIM_TABLE_WALK 64u
 
 static size_t reclaim(sm_map *m, int wait_for_lock)
@@ -418,17 +420,15 @@ static size_t reclaim(sm_map *m, int wait_for_lock)
      * no garbage lock. */
     if (locked) {
         unsigned walked = 0;
-        sm_table **link = &m->garbage;
-        while (*link && (wait_for_lock || walked++ < RECLAIM_TABLE_WALK)) {
-            sm_table *g = *link;
-            if (g->retire_epoch <= min_active) {
-                *link = g->retired_next;  /* unlink under the lock, free below */
-                g->retired_next = dead;
-                dead = g;
-            } else {
-                link = &g->retired_next;
-            }
+        while (m->garbage && m->garbage->retire_epoch <= min_active &&
+               (wait_for_lock || walked++ < RECLAIM_TABLE_WALK)) {
+            sm_table *g = m->garbage;
+            m->garbage = g->retired_next;  /* unlink under the lock, free below */
+            g->retired_next = dead;
+            dead = g;
         }
+        if (!m->garbage)
+            m->garbage_tail = &m->garbage;
         pthread_mutex_unlock(&m->garbage_lock);
     }
     size_t freed = 0;

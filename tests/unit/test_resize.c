@@ -501,6 +501,96 @@ static void large_tables_give_back_all_their_address_space(void **state)
 }
 
 /*
+ * Two guards that overlap: tables retired while only the older guard was held
+ * become free to go when it is released, although the newer guard still holds
+ * every table retired after it. The writers' bounded walk once started from
+ * the newest table, so with 64 or more of those ahead it never reached the
+ * older ones until the newer guard went too (found by review).
+ */
+typedef struct guard_thread {
+    pthread_t thread;
+    pthread_barrier_t step;  /* 2 parties: the test and this thread */
+} guard_thread;
+
+static void *hold_a_guard(void *arg)
+{
+    guard_thread *g = arg;
+    int pinned = sm_pin();
+    pthread_barrier_wait(&g->step);  /* pinned */
+    pthread_barrier_wait(&g->step);  /* told to let go */
+    int unpinned = pinned == SM_OK ? sm_unpin() : pinned;
+    pthread_barrier_wait(&g->step);  /* unpinned */
+    return (void *)(intptr_t)(pinned == SM_OK && unpinned == SM_OK);
+}
+
+static void guard_start(guard_thread *g)
+{
+    assert_int_equal(pthread_barrier_init(&g->step, NULL, 2), 0);
+    assert_int_equal(pthread_create(&g->thread, NULL, hold_a_guard, g), 0);
+    pthread_barrier_wait(&g->step);
+}
+
+static void guard_stop(guard_thread *g)
+{
+    void *ok = NULL;
+    pthread_barrier_wait(&g->step);
+    pthread_barrier_wait(&g->step);
+    assert_int_equal(pthread_join(g->thread, &ok), 0);
+    assert_true(ok != NULL);
+    pthread_barrier_destroy(&g->step);
+}
+
+static uint64_t resizes_done(sm_map *m)
+{
+    sm_stats_info st = stats_of(m);
+    return st.grows + st.shrinks + st.rehashes;
+}
+
+/* Grow and shrink until at least n more resizes have finished. */
+static void resize_at_least(sm_map *m, uint64_t n)
+{
+    uint64_t goal = resizes_done(m) + n;
+    while (resizes_done(m) < goal) {
+        for (uint64_t i = 0; i < 3000; i++)
+            assert_int_equal(sm_put(m, spread_key(i), i, NULL) < 0, 0);
+        for (uint64_t i = 0; i < 3000; i++)
+            assert_int_equal(sm_delete(m, spread_key(i), NULL) < 0, 0);
+        finish_migration(m);
+    }
+}
+
+static void tables_freed_by_the_older_of_two_guards(void **state)
+{
+    (void)state;
+    sm_map *m = new_seeded_map(SEED);
+    guard_thread older, newer;
+    guard_start(&older);
+    resize_at_least(m, 5);
+    uint64_t before_newer = stats_of(m).retired_tables;
+    assert_true(before_newer >= 5);
+    guard_start(&newer);
+    uint64_t first = resizes_done(m);
+    resize_at_least(m, 70);
+    uint64_t under_newer = resizes_done(m) - first;
+    guard_stop(&older);
+    /* Writes, whose reclaims are the bounded ones. */
+    for (unsigned i = 0; i < 4 * 256; i++) {
+        assert_int_equal(sm_put(m, SCRATCH_KEY, i, NULL) < 0, 0);
+        assert_int_equal(sm_delete(m, SCRATCH_KEY, NULL), SM_OK);
+    }
+    sm_stats_info st = stats_of(m);
+    printf("two guards: %" PRIu64 " tables retired under the older one alone, %" PRIu64
+           " under both; %" PRIu64 " still held after the older one left\n",
+           before_newer, under_newer, st.retired_tables);
+    assert_int_equal(st.retired_tables, under_newer);
+    guard_stop(&newer);
+    smi_reclaim(m);
+    assert_int_equal(stats_of(m).retired_tables, 0);
+    assert_invariants(m, "after two guards");
+    sm_destroy(m);
+}
+
+/*
  * A small map in a process that once ran many threads at the same moment.
  * Shrinks are sized with two entries of room per thread record the process
  * ever made (I9), so here no shrink can make the table smaller; deletes must
@@ -582,6 +672,7 @@ int main(void)
         cmocka_unit_test(churn_at_constant_size_stays_bounded),
         cmocka_unit_test(no_huge_pages_flag_keeps_tables_on_small_pages),
         cmocka_unit_test(large_tables_give_back_all_their_address_space),
+        cmocka_unit_test(tables_freed_by_the_older_of_two_guards),
         cmocka_unit_test(small_map_churn_rehashes_after_many_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
