@@ -170,13 +170,13 @@ void smi_limbo_commit(sm_map *m, const sm_thread *self, smi_limbo_kind kind, uin
     u64_fetch_add_relaxed(counter_of(m, kind), 1);
 }
 
-static void release_item(sm_map *m, const limbo_item *it)
+static void release_item(sm_map *m, smi_limbo_kind kind, uint64_t word)
 {
-    if (it->kind == LIMBO_VALUE)
-        m->free_value(it->word, m->free_value_ctx);
+    if (kind == LIMBO_VALUE)
+        m->free_value(word, m->free_value_ctx);
     else
-        smi_skey_free(it->word);
-    u64_fetch_sub_relaxed(counter_of(m, it->kind), 1);
+        smi_skey_free(word);
+    u64_fetch_sub_relaxed(counter_of(m, kind), 1);
 }
 
 /* A key copy that waited for a migration takes the retire epoch of the table
@@ -237,13 +237,8 @@ typedef struct detached_item {
 
 static void release_detached(sm_map *m, const detached_item *d, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (d[i].kind == LIMBO_VALUE)
-            m->free_value(d[i].word, m->free_value_ctx);
-        else
-            smi_skey_free(d[i].word);
-        u64_fetch_sub_relaxed(counter_of(m, d[i].kind), 1);
-    }
+    for (size_t i = 0; i < n; i++)
+        release_item(m, d[i].kind, d[i].word);
 }
 
 /* Blocks one hold of a stripe's mutex may take off the end of its list when
@@ -391,7 +386,8 @@ void smi_limbo_destroy(sm_map *m)
         sm_limbo_stripe *s = &m->limbo[i];
         limbo_block *b = s->head;
         for (size_t p = 0; p < s->count; p++) {
-            release_item(m, &b->items[p % LIMBO_BLOCK_ITEMS]);
+            const limbo_item *it = &b->items[p % LIMBO_BLOCK_ITEMS];
+            release_item(m, it->kind, it->word);
             if ((p + 1) % LIMBO_BLOCK_ITEMS == 0)
                 b = b->next;
         }

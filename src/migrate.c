@@ -59,6 +59,14 @@ static uint64_t ceil_div(uint64_t a, uint64_t b)
     return a / b + (a % b != 0);
 }
 
+/* Entries the threads may add to a next table beyond those counted when it
+ * was sized: two per thread record (I9; DESIGN.md, "Room during migration").
+ * Both the shrink's size and the room check count them. */
+static uint64_t room_for_threads(void)
+{
+    return 2 * smi_epoch_records();
+}
+
 static uint64_t target_buckets(const sm_map *m, const sm_table *t, uint64_t want)
 {
     if (want)
@@ -67,9 +75,7 @@ static uint64_t target_buckets(const sm_map *m, const sm_table *t, uint64_t want
     uint64_t live = l < 0 ? 0 : (uint64_t)l;
     uint64_t slots = t->nbuckets * SM_SLOTS;
     if (live * SM_SHRINK_DEN < slots * SM_SHRINK_NUM && t->nbuckets > SM_MIN_BUCKETS) {
-        /* Room for two more entries per thread, as smi_next_has_room
-         * counts them (I9). */
-        uint64_t sized = live + 2 * smi_epoch_records();
+        uint64_t sized = live + room_for_threads();
         uint64_t nb = ceil_div(sized * 1000, (uint64_t)SM_SHRINK_TARGET_PERMILLE * SM_SLOTS);
         uint64_t floor_nb = ceil_div(t->nbuckets, SM_MAX_SHRINK_FACTOR);
         if (nb < floor_nb)
@@ -343,7 +349,7 @@ int smi_next_has_room(const sm_table *nt)
      * yet counted assumed entries spread evenly over the homes; after
      * deletes in hash order, which is iteration order, the last chunks held
      * most of them and the copies overflowed nt.) */
-    uint64_t bound = nt->copies_expected + 2 * smi_epoch_records();
+    uint64_t bound = nt->copies_expected + room_for_threads();
     /* Acquire: pairs with the acq_rel adds, before `used` is read below. */
     uint64_t copied = u64_load_acquire(&nt->copied);
     uint64_t to_copy = bound > copied ? bound - copied : 0;
