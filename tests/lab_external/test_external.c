@@ -233,8 +233,17 @@ static void test_late_peer_is_killed(void **state)
     }
 }
 
-int main(void)
+/* The Java test is skipped where only Go was found, and cmocka's exit status
+ * cannot say "skipped" for one test of several; CTest runs it alone
+ * (lab_external_java, which reports such a skip) and the rest without it. */
+#define JAVA_TEST "test_java_in_a_comma_locale"
+
+int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--java-only") == 0)
+        cmocka_set_test_filter(JAVA_TEST);
+    else
+        cmocka_set_skip_filter(JAVA_TEST);
     size_t n;
     const lab_engine *const *all = lab_engines_all(&n);
     for (size_t i = 0; i < n && npeers < MAX_PEERS; i++)
