@@ -2,7 +2,7 @@
  * main.c — steadymap-bench: one program, one run, every number the design
  * promises, printed with its target and written to bench-results/ stamped
  * with commit, compiler, CPU, date and options. See --help and
- * bench/BENCHMARKS-section.md.
+ * docs/BENCHMARKS.md, "How `make bench` measures".
  */
 #include <errno.h>
 #include <stdio.h>

@@ -378,7 +378,7 @@ size_t sm_size(sm_map *m);
 
 /*
  * sm_reserve — make room so that n entries fit without any further growth.
- * Unlike every other call this one may do work proportional to the map: it
+ * Like sm_clear, it may do work proportional to the map by design (T3): it
  * finishes a resize in progress and migrates the map into a table of the
  * needed size, faulted in up front so later puts take no page faults, before
  * it returns. It never shrinks the map; a later shrink

@@ -66,12 +66,17 @@
 #define SM_STRIPES 16u
 
 /* Below this many slots a table checks its occupancy on every insert; above,
- * every SM_CHECK_EVERY-th write to the map of a thread stripe, or when a probe
- * went more than two buckets past the home. Each stripe adds at most
- * SM_CHECK_EVERY - 1 entries unchecked, so the overshoot is under
- * SM_STRIPES * SM_CHECK_EVERY slots, under 2% of any table checked this
- * lazily, and never past the table's end (an insert that finds no slot forces
- * a resize, map.c). */
+ * on every SM_CHECK_EVERY-th write to the map by a thread stripe, or when a
+ * probe read more than two buckets. If every write were an insert, each
+ * stripe would add at most SM_CHECK_EVERY - 1 entries unchecked, an overshoot
+ * under SM_STRIPES * SM_CHECK_EVERY slots, under 2% of any table checked this
+ * lazily. The cadence counts every write, though, and a write that falls on
+ * it but adds no entry (a replace, a delete) checks nothing, so by the
+ * cadence alone a stripe's inserts could go unchecked without bound. What
+ * keeps the overshoot small then is the probe trigger: past the threshold
+ * chains lengthen, and more and more inserts read a third bucket. The hard
+ * limit is the table's end: an insert that finds no slot forces a resize
+ * (map.c). */
 #define SM_CHECK_ALWAYS_BELOW_SLOTS 65536u
 #define SM_CHECK_EVERY 64u
 

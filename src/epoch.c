@@ -56,7 +56,10 @@
  * offers membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED): then R is only a
  * compiler fence and W is the membarrier call, which runs a full fence on
  * every CPU currently running a thread of this process. Reclaims are rare
- * (one per resize), readers are many: the cost moves to the rare side, as in
+ * next to reads: one after each resize, then one every SM_RECLAIM_EVERY-th
+ * write to a map by a thread stripe while anything retired waits, which with
+ * free_value or string keys is as long as replaces or deletes keep retiring
+ * items (migrate.c, smi_reclaim_maybe). The cost moves to that side, as in
  * liburcu's "memb" flavour. Under ThreadSanitizer the fence path is used, so
  * the tool checks the portable protocol. If the membarrier call fails
  * (-ENOMEM from the kernel, or EPERM from a seccomp filter installed after
@@ -65,7 +68,9 @@
  *
  * Thread records are per process, never freed, recycled when a thread exits
  * (pthread key destructor), so their number is bounded by the most threads
- * ever alive at once. A thread that stops forever inside an operation keeps
+ * ever alive at once, plus the threads that exited inside a section that no
+ * destructor left (below: their records are never recycled). A thread that
+ * stops forever inside an operation keeps
  * its epoch: tables retired after it entered are never freed (the map keeps
  * working; only that garbage is held). sm_stats reports it as retired_tables.
  * A thread that exits inside a section (holding an sm_pin guard) keeps its

@@ -30,7 +30,7 @@
  *                            +---------------------------+
  *   bucket: | meta 8 | spare 8 | k0 v0 | k1 v1 | k2 v2 |  = 64 bytes
  *
- * Invariants (cited in the code as I1..I8)
+ * Invariants (cited in the code as I1..I9)
  * ----------
  *   I1  Within one table a key occupies at most one live slot, and only a
  *       writer holding the lock of the key's home bucket creates, deletes or
@@ -106,8 +106,15 @@
  * Progress
  * --------
  *   get is lock-free: it retries only when a writer completed a change to the
- *   very buckets it read. Writers are blocking per bucket (spin then yield),
- *   never per map; a preempted writer delays writers of its bucket only.
+ *   very buckets it read. Writers are blocking per bucket (spin then yield):
+ *   a writer preempted while it holds a bucket lock delays the writers of
+ *   that bucket only. Two waits can hold up every inserter of the map, as the
+ *   header's T3 says: while the resize gate's holder sizes and allocates a
+ *   new table, inserts into the root back off until it is published (I9);
+ *   and when the next table lacks room for the copies still to come because
+ *   a migrating thread is not running, inserts into it wait for that
+ *   migration to finish. A writer preempted in either place delays them all;
+ *   readers never wait.
  *
  * Limitations
  * -----------

@@ -34,10 +34,15 @@
  *   longest_probe), and the chains of 32 consecutive homes overlap, so one
  *   chunk copies at most 3 x (32 + L) entries: with L = 9 at 37.5% and 51 at
  *   the 75% ceiling for a million buckets (bench/probe_lengths.c) that is
- *   under 250 entries, and ~50 on average, whatever the table size but
- *   through L, which linear probing keeps logarithmic. A read does no
- *   migration work at all. sm_reserve is the one call that may migrate a
- *   whole table, because the caller asked for it.
+ *   under 250 entries, whatever the table size but through L, which linear
+ *   probing keeps logarithmic. On average a chunk copies 32 x 3 slots x the
+ *   old table's occupancy: about 72 entries in a grow (which migrates a
+ *   table at about 75%), at most 24 in a shrink. A read does no migration
+ *   work at all. sm_reserve may migrate a whole table, because the caller
+ *   asked for it; so may a plain write that finds the migration stalled (the
+ *   next table short of room while a migrating thread is not running, or a
+ *   table full: smi_migrate_finish_all from map.c), as the header's T3
+ *   says.
  *
  * Room during migration
  * ---------------------

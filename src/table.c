@@ -3,11 +3,15 @@
  *
  * The lock is one bit of the meta word. Readers ignore it (meta_same), so a
  * writer preempted while holding it delays other writers of that bucket only.
- * A home lock is taken by spinning, and only while no other lock is held;
- * every other bucket is taken with a bounded trylock, and on failure the
- * caller drops what it holds and starts over. No thread ever waits while
- * holding a lock another waiter could need, so there is no deadlock, also
- * when a probe chain wraps around a small table (DESIGN.md, "Locks").
+ * A home lock is taken by spinning, and only while the thread holds no other
+ * lock of the same table: a migrating writer spins for a home of the next
+ * table while it holds one home of the old table, never the other way round.
+ * Every other bucket is taken with a bounded trylock, and on failure the
+ * caller drops what it holds and starts over. So a waiting thread holds at
+ * most one lock, of an older table, and no holder of a next-table lock waits
+ * for one of an older table: no cycle of waiting threads, also when a probe
+ * chain wraps around a small table (DESIGN.md, "Locks and deadlock
+ * freedom").
  */
 #include <sched.h>
 
