@@ -55,9 +55,11 @@
  *     storing thread wrote before storing it is visible to the observer
  *     (release/acquire). This holds on success and on the informative
  *     non-error results (SM_EXISTS, SM_MISMATCH).
- * M2. A call that returns an error (rc < 0) changed nothing and gives no
- *     ordering guarantee. The one exception is sm_clear, whose block says
- *     what an interrupted clear leaves.
+ * M2. A call that returns an error (rc < 0) left the map's entries as they
+ *     were and gives no ordering guarantee. It may have done internal work
+ *     first (a write or sm_reserve may help finish a resize in progress),
+ *     which no reader can tell from outside. The one exception is sm_clear,
+ *     whose block says what an interrupted clear leaves.
  *
  * Ownership
  * O1. The map owns its memory; values are opaque 64-bit words. sm_destroy()
@@ -114,7 +116,7 @@ typedef enum sm_status {
     SM_EXISTS = 2,     /* sm_insert, sm_get_or_insert: the key is present */
     SM_REPLACED = 3,   /* sm_put: the key was present, its value replaced */
     SM_MISMATCH = 4,   /* sm_cas: present, but its value differs from expected */
-    SM_ENOMEM = -1,    /* memory could not be allocated; nothing changed */
+    SM_ENOMEM = -1,    /* memory could not be allocated; entries unchanged (M2) */
     SM_EINVAL = -2     /* bad argument (NULL map/pointer, bad options) */
 } sm_status;
 
@@ -370,9 +372,14 @@ int sm_unpin(void);
 
 /*
  * sm_size — number of entries.
- * Exact when no writer runs; while writers run, a value the count had at some
- * recent moment (it sums striped counters without stopping anyone).
- * Returns 0 for a NULL map. Lock-free.
+ * Exact when no writer runs. While writers run it is an estimate: it adds up
+ * striped counters one after another without stopping anyone, so a write
+ * that completes during the call may be counted on one stripe and its
+ * opposite on another not at all. The error grows with the writes that
+ * complete while the call runs, and a call preempted half-way can report a
+ * count the map never had, 0 for a map that was never empty included: do
+ * not use it to decide whether a map being written is empty. Returns 0 for a
+ * NULL map. Lock-free.
  */
 size_t sm_size(sm_map *m);
 
@@ -397,7 +404,7 @@ int sm_reserve(sm_map *m, uint64_t n);
 /* A snapshot of the map's shape, from sm_stats(). */
 typedef struct sm_stats_info {
     size_t size;                /* sizeof(sm_stats_info), set by the caller */
-    uint64_t entries;           /* as sm_size() */
+    uint64_t entries;           /* as sm_size(): an estimate while writers run */
     uint64_t capacity;          /* entries the root table holds before it grows */
     uint64_t slots;             /* slots in the root table (during a resize: the
                                    table being left, so entries may exceed it) */
