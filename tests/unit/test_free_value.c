@@ -8,8 +8,14 @@
  *   - a value is freed at most once, and only a value that entered the map;
  *   - never while it is still in the map (the call that takes it out may free
  *     it before returning: R1 lets its caller use it only until the return);
- *   - never while this thread holds a guard taken before it left (R1, R3);
+ *   - never while this thread holds a guard taken before it left (R1, R3),
+ *     whichever call took it out: put, replace, cas, compute (set and
+ *     delete), delete and clear each hand values to free_value on a path of
+ *     their own, so each runs under a guard, with uint64_t and string keys;
  *   - by the time sm_destroy returns, every value that entered was freed.
+ * A copy of the library that hands values displaced by replace, cas or
+ * compute to free_value at once fails here, with either key kind, at the
+ * first such call under the guard.
  */
 #include <inttypes.h>
 #include <setjmp.h>
@@ -128,9 +134,33 @@ static void random_op(sm_map *m, struct tracker *t, struct rng *rng)
     run(m, t, op);
 }
 
-static void free_value_frees_each_value_once(void **state)
+/* Marks every value still in the map as leaving, for a call that empties it. */
+static void all_leave(struct tracker *t)
 {
-    (void)state;
+    for (uint64_t i = 0; i < t->model.count; i++) {
+        ref_delete(&t->present, t->model.values[i]);
+        if (t->pinned) {
+            ref_set(&t->guarded, t->model.values[i], 1);
+        }
+    }
+}
+
+static void pin(struct tracker *t)
+{
+    assert_int_equal(sm_pin(), SM_OK);
+    t->pinned = true;
+}
+
+/* What left under the guard may be freed from now on, also under a later one. */
+static void unpin(struct tracker *t)
+{
+    assert_int_equal(sm_unpin(), SM_OK);
+    t->pinned = false;
+    ref_clear(&t->guarded);
+}
+
+static void frees_each_value_once(bool strings)
+{
     struct tracker t;
     memset(&t, 0, sizeof t);
     ref_init(&t.model);
@@ -138,8 +168,10 @@ static void free_value_frees_each_value_once(void **state)
     ref_init(&t.stored);
     ref_init(&t.freed);
     ref_init(&t.guarded);
+    use_string_keys(strings);
     sm_options opts = SM_OPTIONS_INIT;
     opts.seed = SEED;
+    opts.flags = strings ? SM_STRING_KEYS : 0;
     opts.free_value = free_value;
     opts.free_value_ctx = &t;
     sm_map *m = sm_new(&opts);
@@ -156,39 +188,61 @@ static void free_value_frees_each_value_once(void **state)
     }
     assert_invariants(m, "after random operations");
 
-    /* Under a guard, nothing that leaves from now on may be freed, however many writes pass. */
-    assert_int_equal(sm_pin(), SM_OK);
-    t.pinned = true;
+    /* Under a guard, nothing that leaves from now on may be freed, however
+     * many writes pass and whichever call takes it out. Each op is run on a
+     * present key (a cas expecting its value), so each one displaces. */
+    static const struct op displacing[] = {
+        { .kind = OP_PUT },
+        { .kind = OP_REPLACE },
+        { .kind = OP_CAS },
+        { .kind = OP_COMPUTE, .action = SM_COMPUTE_SET },
+        { .kind = OP_COMPUTE, .action = SM_COMPUTE_DELETE },
+        { .kind = OP_DELETE },
+    };
+    enum { N_DISPLACING = sizeof displacing / sizeof displacing[0] };
+    uint64_t displaced[N_DISPLACING] = { 0 };
+    pin(&t);
     uint64_t before = t.freed.count;
-    for (uint64_t k = 0; k < KEYS; k += 2) {
-        run(m, &t, (struct op){ .kind = OP_PUT, .key = k });
+    for (uint64_t k = 0; k < KEYS; k++) {
+        struct op op = displacing[k % N_DISPLACING];
+        op.key = k;
+        if (!ref_get(&t.model, k, &op.expected)) {
+            continue;
+        }
+        uint64_t left = t.guarded.count;
+        run(m, &t, op);
+        displaced[k % N_DISPLACING] += t.guarded.count - left;
     }
-    assert_true(t.guarded.count > 0);
-    assert_int_equal(sm_unpin(), SM_OK);
-    t.pinned = false;
-    printf("free_value: %" PRIu64 " values freed before the guard, %" PRIu64 " while it was held\n",
-           before, t.freed.count - before);
+    for (int i = 0; i < N_DISPLACING; i++) {
+        if (displaced[i] == 0) {
+            fail_msg("no %s under the guard displaced a value", op_names[displacing[i].kind]);
+        }
+    }
+    uint64_t while_held = t.freed.count - before;
+    unpin(&t);
+    printf("free_value (%s keys): %" PRIu64 " values freed before the guard, %" PRIu64
+           " while it was held\n", strings ? "string" : "uint64_t", before, while_held);
 
-    /* Deletes drive shrinks; then clear takes the rest out. */
+    /* Deletes drive shrinks. */
     for (uint64_t k = 0; k < KEYS - KEYS / 64; k++) {
         run(m, &t, (struct op){ .kind = OP_DELETE, .key = k });
     }
-    /* Everything leaves in this one call, which may free what it takes out. */
-    for (uint64_t i = 0; i < t.model.count; i++) {
-        ref_delete(&t.present, t.model.values[i]);
-    }
+    /* Clear takes the rest out under a guard: none of it may be freed before
+     * the unpin, though writes after it may then free it. */
+    pin(&t);
+    all_leave(&t);
     int removed = sm_clear(m);
     assert_int_equal((uint64_t)removed, t.model.count);
+    assert_true(removed > 0);
     ref_clear(&t.model);
-    assert_rules_held(&t, "after clear");
+    assert_rules_held(&t, "clear under a guard");
+    unpin(&t);
     for (uint64_t k = 0; k < KEYS / 8; k++) {
         run(m, &t, (struct op){ .kind = OP_PUT, .key = k });
     }
 
     /* sm_destroy frees what is still in the map and everything waiting. */
-    for (uint64_t i = 0; i < t.model.count; i++) {
-        ref_delete(&t.present, t.model.values[i]);
-    }
+    all_leave(&t);
     sm_destroy(m);
     assert_rules_held(&t, "sm_destroy");
     for (uint64_t i = 0; i < t.stored.count; i++) {
@@ -203,6 +257,29 @@ static void free_value_frees_each_value_once(void **state)
     ref_free(&t.stored);
     ref_free(&t.freed);
     ref_free(&t.guarded);
+}
+
+/* A failed check jumps out of a test, perhaps holding a guard or with string
+ * keys on: the tests after it must inherit neither. */
+static int leave_clean(void **state)
+{
+    (void)state;
+    while (sm_unpin() == SM_OK) {
+    }
+    use_string_keys(false);
+    return 0;
+}
+
+static void free_value_frees_each_value_once(void **state)
+{
+    (void)state;
+    frees_each_value_once(false);
+}
+
+static void free_value_frees_each_value_once_string_keys(void **state)
+{
+    (void)state;
+    frees_each_value_once(true);
 }
 
 static void guards_nest_and_unbalanced_unpin_is_einval(void **state)
@@ -278,7 +355,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(guards_nest_and_unbalanced_unpin_is_einval),
-        cmocka_unit_test(free_value_frees_each_value_once),
+        cmocka_unit_test_teardown(free_value_frees_each_value_once, leave_clean),
+        cmocka_unit_test_teardown(free_value_frees_each_value_once_string_keys, leave_clean),
         cmocka_unit_test(alternating_maps_each_free_their_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
