@@ -16,8 +16,12 @@
  *             and `begun` before each starts).
  *   churn     0x10 + writer..: each writer inserts a large batch of its own
  *             keys, then deletes them all, cycle after cycle, which drives
- *             the table through grows and shrinks. G4 lets a walk return any
- *             of them or none; each one returned must carry its key's value.
+ *             the table through grows and shrinks. G4 lets a walk return or
+ *             skip one inserted or deleted during it, with its key's value;
+ *             but one absent for the whole walk has no value during it, so
+ *             returning it breaks G3, and one present for the whole walk
+ *             falls under G1. Both are told apart by the times of the
+ *             writes (see `Times` below).
  * G2 is checked for every key: a walk keeps a seen-flag per possible key.
  * A key of no class, or of a class but out of its range, fails the test.
  *
@@ -128,6 +132,61 @@ static uint64_t versioned(uint64_t key, uint64_t version)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Times                                                                     */
+
+/*
+ * A churn key's writes are timed by a shared clock that counts ticks. A
+ * writer ticks before each churn write: that tick is the time the write
+ * began and the time its previous churn write returned (one tick serves both:
+ * it comes after the one and before the other). A walk reads the clock when
+ * it begins.
+ *
+ * Absent for the whole walk (returning it fails): its last delete returned
+ * at a tick <= the walk's start, and the last insert begun, read after the
+ * walk returned the key, began before that delete. Present for the whole
+ * walk (not returning it fails, G1): its last insert returned at a tick <=
+ * the walk's start, and the last delete begun, read after the walk ended,
+ * began before that insert.
+ *
+ * Why neither check can fail a correct map (all these atomics are seq_cst):
+ *  - "returned at a tick <= start": every change of the clock is a
+ *    read-modify-write, so the walker's load of the clock synchronizes with
+ *    that tick and every earlier one (release sequence): the write returned
+ *    before the walk began.
+ *  - "the last write begun": the begun time is stored before the call. If the
+ *    walk read what a later write stored in the map, the map's release
+ *    publication and acquire read order that store before the walker's load
+ *    (happens-before), which therefore returns it or a newer time; if the
+ *    walk did not, the write began after the walker's load in the single
+ *    order of seq_cst operations, i.e. after the walk returned the key (or
+ *    ended), which G4 allows to be missed.
+ * A time stored late or not yet seen only makes a key look neither absent
+ * nor present throughout, so it is checked less, never wrongly.
+ */
+typedef struct write_times {
+    _Atomic uint64_t insert_begun;
+    _Atomic uint64_t insert_done;
+    _Atomic uint64_t delete_begun;
+    _Atomic uint64_t delete_done;
+} write_times;
+
+/* Absent since before a walk that began at `start`: from its last delete's
+ * done time and last insert's begun time (0: never inserted), read in that
+ * order after the walk returned or ended. */
+static bool absent_since(uint64_t start, uint64_t deleted, uint64_t begun)
+{
+    return begun == 0 || (begun < deleted && deleted <= start);
+}
+
+/* Present since before a walk that began at `start`: from its last insert's
+ * done time and last delete's begun time, read in that order after the walk
+ * ended. */
+static bool present_since(uint64_t start, uint64_t inserted, uint64_t deleting)
+{
+    return deleting < inserted && inserted <= start;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Shared state                                                              */
 
 typedef struct run {
@@ -138,6 +197,8 @@ typedef struct run {
     /* Per changing key, published by its owner (writer c % n_writers). */
     _Atomic uint64_t begun[N_CHANGING];
     _Atomic uint64_t done[N_CHANGING];
+    _Atomic uint64_t clock;         /* ticks, see Times */
+    write_times *churn_times;       /* [writer * CHURN_RANGE + index] */
     atomic_bool writers_done;
     /* Walk counts the writers' stop rule reads. */
     atomic_uint_fast64_t walks;
@@ -145,6 +206,10 @@ typedef struct run {
     atomic_uint_fast64_t walks_over_shrink;
     atomic_uint_fast64_t walks_seeing_migration;
     atomic_uint_fast64_t walks_seeing_new_root;
+    /* Churn keys present (absent) for a whole walk, summed over walks: how
+     * many the G1 (G3) checks below had to judge. */
+    atomic_uint_fast64_t churn_present_throughout;
+    atomic_uint_fast64_t churn_absent_throughout;
     atomic_uint_fast64_t failures;
     pthread_mutex_t report_lock;
 } run;
@@ -194,7 +259,28 @@ typedef struct writer {
     uint64_t version[N_CHANGING];  /* of the changing keys it owns */
     uint64_t cycles;
     uint64_t ops;
+    _Atomic uint64_t *last_done;   /* done time of its last churn write */
 } writer;
+
+static uint64_t tick(run *r)
+{
+    /* seq_cst: a release that walkers' acquire loads of the clock synchronize
+     * with, and one order with the stores and loads of the times. */
+    return atomic_fetch_add_explicit(&r->clock, 1, memory_order_seq_cst) + 1;
+}
+
+/* Times a churn write about to begin, and the one before it as returned. */
+static void churn_write_begins(writer *w, _Atomic uint64_t *begun, _Atomic uint64_t *done)
+{
+    uint64_t t = tick(w->r);
+    if (w->last_done) {
+        /* seq_cst: read by walkers with seq_cst after the walk (see Times). */
+        atomic_store_explicit(w->last_done, t, memory_order_seq_cst);
+    }
+    /* seq_cst, before the call: see Times. */
+    atomic_store_explicit(begun, t, memory_order_seq_cst);
+    w->last_done = done;
+}
 
 /* Stores the next version of one of this writer's changing keys, by one of
  * the three calls that replace a value, and checks the old one exactly. */
@@ -251,6 +337,8 @@ static void *writer_main(void *arg)
         uint64_t first = rng_below(&w->rng, CHURN_RANGE - n + 1);
         for (uint64_t i = first; i < first + n; i++) {
             uint64_t k = churn_key(w->id, i);
+            write_times *t = &r->churn_times[w->id * CHURN_RANGE + i];
+            churn_write_begins(w, &t->insert_begun, &t->insert_done);
             int rc = rng_percent(&w->rng, 50) ? sm_insert(r->map, k, value_for(k), NULL)
                                               : sm_put(r->map, k, value_for(k), NULL);
             if (rc != SM_OK) {
@@ -263,6 +351,8 @@ static void *writer_main(void *arg)
         }
         for (uint64_t i = first; i < first + n; i++) {
             uint64_t k = churn_key(w->id, i), old = 0;
+            write_times *t = &r->churn_times[w->id * CHURN_RANGE + i];
+            churn_write_begins(w, &t->delete_begun, &t->delete_done);
             int rc = sm_delete(r->map, k, &old);
             if (rc != SM_OK || old != value_for(k)) {
                 report(r, "writer %u: deleting churn key 0x%016" PRIx64 " returned %s with 0x%016"
@@ -273,6 +363,10 @@ static void *writer_main(void *arg)
             }
         }
         w->cycles++;
+    }
+    /* The last delete has returned too. seq_cst: as in churn_write_begins. */
+    if (w->last_done) {
+        atomic_store_explicit(w->last_done, tick(r), memory_order_seq_cst);
     }
     return NULL;
 }
@@ -290,6 +384,7 @@ typedef struct walker {
     uint8_t *seen_churn;           /* [writer * CHURN_RANGE + index] */
     uint64_t low[N_CHANGING];      /* done[] before the walk */
     uint64_t got[N_CHANGING];      /* version this walk returned */
+    uint64_t start;                /* the clock when the walk began */
     uint64_t walks;
     uint64_t entries;
     uint64_t churn_entries;
@@ -318,11 +413,23 @@ static bool check_entry(walker *wk, uint64_t k, uint64_t v)
                    wk->id, k, v, wk->low[idx]);
         }
     } else if (cls >= CHURN_CLASS && cls < CHURN_CLASS + r->n_writers && idx < CHURN_RANGE) {
-        seen = &wk->seen_churn[(cls - CHURN_CLASS) * CHURN_RANGE + idx];
+        size_t at = (cls - CHURN_CLASS) * CHURN_RANGE + idx;
+        seen = &wk->seen_churn[at];
         wk->churn_entries++;
         if (v != value_for(k)) {
             report(r, "walker %u: churn key 0x%016" PRIx64 " came with 0x%016" PRIx64
                    ", not 0x%016" PRIx64, wk->id, k, v, value_for(k));
+        }
+        /* G3: absent for the whole walk so far (see Times). The delete first:
+         * an insert begun after it is then seen too. seq_cst: see Times. */
+        write_times *t = &r->churn_times[at];
+        uint64_t deleted = atomic_load_explicit(&t->delete_done, memory_order_seq_cst);
+        uint64_t begun = atomic_load_explicit(&t->insert_begun, memory_order_seq_cst);
+        if (absent_since(wk->start, deleted, begun)) {
+            report(r, "walker %u: churn key 0x%016" PRIx64 " returned, but it was absent since "
+                   "before the walk began at tick %" PRIu64 ": last delete returned at %" PRIu64
+                   ", no insert begun since (last at %" PRIu64 ") (G3)",
+                   wk->id, k, wk->start, deleted, begun);
         }
     } else {
         report(r, "walker %u: key 0x%016" PRIx64 " (value 0x%016" PRIx64 ") was never inserted",
@@ -348,6 +455,8 @@ static void walk_once(walker *wk)
         wk->low[c] = atomic_load(&r->done[c]);
     }
     const bool slow = rng_percent(&wk->rng, 50);
+    /* seq_cst (an acquire is what counts): see Times. */
+    wk->start = atomic_load_explicit(&r->clock, memory_order_seq_cst);
     const sm_stats_info before = stats_of(m);
     bool saw_migration = before.migrating != 0, saw_new_root = false;
     uint64_t root_slots = before.slots;
@@ -407,6 +516,33 @@ static void walk_once(walker *wk)
                    wk->id, changing_key(c), wk->got[c], high);
         }
     }
+    /* G1 for churn keys present for the whole walk (see Times), and a count
+     * of those absent for all of it, which the check in check_entry guards. */
+    uint64_t present = 0, absent = 0;
+    for (size_t at = 0; at < (size_t)r->n_writers * CHURN_RANGE && !abandoned; at++) {
+        write_times *t = &r->churn_times[at];
+        /* Each done time before the begun time it is compared with: a write
+         * begun after the one loaded first is then seen. seq_cst: see Times. */
+        uint64_t inserted = atomic_load_explicit(&t->insert_done, memory_order_seq_cst);
+        uint64_t deleting = atomic_load_explicit(&t->delete_begun, memory_order_seq_cst);
+        uint64_t deleted = atomic_load_explicit(&t->delete_done, memory_order_seq_cst);
+        uint64_t begun = atomic_load_explicit(&t->insert_begun, memory_order_seq_cst);
+        if (present_since(wk->start, inserted, deleting)) {
+            present++;
+            if (!wk->seen_churn[at]) {
+                report(r, "walker %u: churn key 0x%016" PRIx64 " missing from a walk: its insert "
+                       "returned at tick %" PRIu64 ", before the walk began at %" PRIu64
+                       ", and no delete has begun since (G1)", wk->id,
+                       churn_key((unsigned)(at / CHURN_RANGE), at % CHURN_RANGE), inserted,
+                       wk->start);
+                break;
+            }
+        } else if (!wk->seen_churn[at] && absent_since(wk->start, deleted, begun)) {
+            absent++;
+        }
+    }
+    atomic_fetch_add(&r->churn_present_throughout, present);
+    atomic_fetch_add(&r->churn_absent_throughout, absent);
     wk->walks++;
     wk->entries += n;
     atomic_fetch_add(&r->walks, 1);
@@ -449,6 +585,8 @@ static void stress(unsigned n_writers, unsigned n_walkers, const char *name)
     o.seed = rng_next(&rng) | 1;  /* the map's hashing follows the test seed */
     r.map = sm_new(&o);
     assert_non_null(r.map);
+    r.churn_times = calloc((size_t)n_writers * CHURN_RANGE, sizeof *r.churn_times);
+    assert_non_null(r.churn_times);
     for (uint64_t i = 0; i < N_STABLE; i++) {
         uint64_t k = stable_key(i);
         assert_int_equal(sm_insert(r.map, k, value_for(k), NULL), SM_OK);
@@ -490,12 +628,15 @@ static void stress(unsigned n_writers, unsigned n_walkers, const char *name)
     printf("%s: %u writers, %u walkers: %" PRIu64 " cycles, %" PRIu64 " writes, %" PRIu64
            " grows, %" PRIu64 " shrinks; %" PRIu64 " walks, %" PRIu64 " entries (%" PRIu64
            " churn); walks over a grow %" PRIu64 ", over a shrink %" PRIu64
-           ", seeing a migration %" PRIu64 ", seeing a new root %" PRIu64 "\n",
+           ", seeing a migration %" PRIu64 ", seeing a new root %" PRIu64
+           "; churn keys present for a whole walk %" PRIu64 ", absent for one %" PRIu64 "\n",
            name, n_writers, n_walkers, cycles, ops, end.grows - start.grows,
            end.shrinks - start.shrinks, walks, entries, churn_entries,
            (uint64_t)atomic_load(&r.walks_over_grow), (uint64_t)atomic_load(&r.walks_over_shrink),
            (uint64_t)atomic_load(&r.walks_seeing_migration),
-           (uint64_t)atomic_load(&r.walks_seeing_new_root));
+           (uint64_t)atomic_load(&r.walks_seeing_new_root),
+           (uint64_t)atomic_load(&r.churn_present_throughout),
+           (uint64_t)atomic_load(&r.churn_absent_throughout));
     fflush(stdout);
 
     uint64_t failures = atomic_load(&r.failures);
@@ -534,6 +675,7 @@ static void stress(unsigned n_writers, unsigned n_walkers, const char *name)
     assert_int_equal(n, N_STABLE + N_CHANGING);
     sm_iter_free(it);
     sm_destroy(r.map);
+    free(r.churn_times);
     pthread_mutex_destroy(&r.report_lock);
 }
 

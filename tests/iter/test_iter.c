@@ -548,7 +548,9 @@ static void interleaved_iterators(void **state)
  *   stable    0, UINT64_MAX and 0x01.. : present with a fixed value throughout
  *   changing  0x02.. : present throughout, value replaced between calls
  *   churn     0x03.. : inserted in a batch, then deleted, over and over, so
- *             that the table grows and shrinks while the walk goes on
+ *             that the table grows and shrinks while the walk goes on; G4
+ *             lets a walk return one inserted or deleted during it, but one
+ *             absent since before the walk began has no value during it (G3)
  * A changing key's value is (version << 32 | check(key)), so a value can be
  * traced to the one write that stored it.
  */
@@ -592,9 +594,28 @@ typedef struct walker {
     sm_iter *it;
     walk got;
     uint64_t *start_version;  /* per changing key, when the walk began */
+    uint64_t start_write;     /* churn writes made before the walk began */
     sm_stats_info start;
     bool done;
 } walker;
+
+/*
+ * G3 for a churn key the walk has just returned: it must have been present at
+ * some moment since the walk began. Churn writes are numbered from 1; per key,
+ * inserted and deleted are the numbers of its last insert and delete (0:
+ * none). It is absent since the walk began if it was never inserted, or its
+ * last delete followed its last insert and came before the walk.
+ */
+static void check_churn_returned(const walker *w, int walk, int round, uint64_t key,
+                                 uint64_t inserted, uint64_t deleted)
+{
+    if (inserted == 0 || (inserted < deleted && deleted <= w->start_write)) {
+        fail_msg("walk %d of round %d: churn key 0x%016" PRIx64 " returned, but it was absent "
+                 "since churn write %" PRIu64 ", before the walk began after write %" PRIu64
+                 " (last insert: write %" PRIu64 ") (G3)",
+                 walk, round, key, deleted, w->start_write, inserted);
+    }
+}
 
 static void resizes_between_calls(void **state)
 {
@@ -618,6 +639,13 @@ static void resizes_between_calls(void **state)
     }
     uint64_t churn_live = 0;   /* churn keys 0 .. churn_live are present */
     bool churn_growing = true;
+    uint64_t churn_writes = 0;
+    /* Per churn key, the number of its last insert and delete (see
+     * check_churn_returned). */
+    uint64_t *inserted = calloc(batch, sizeof *inserted);
+    uint64_t *deleted = calloc(batch, sizeof *deleted);
+    assert_non_null(inserted);
+    assert_non_null(deleted);
 
     enum { WALKS = 4, WALKERS = 2 };
     for (int round = 0; round < WALKS; round++) {
@@ -625,7 +653,8 @@ static void resizes_between_calls(void **state)
          * more resizes and sees the table in other states. */
         walker w[WALKERS];
         for (int j = 0; j < WALKERS; j++) {
-            w[j] = (walker){ .it = sm_iter_new(m), .start = stats_of(m) };
+            w[j] = (walker){ .it = sm_iter_new(m), .start_write = churn_writes,
+                             .start = stats_of(m) };
             assert_non_null(w[j].it);
             w[j].start_version = malloc(n_changing * sizeof *version);
             assert_non_null(w[j].start_version);
@@ -645,6 +674,10 @@ static void resizes_between_calls(void **state)
                 }
                 assert_int_equal(rc, SM_OK);
                 walk_add(&w[j].got, k, v);
+                if (CLASS_OF(k) == CHURN_CLASS && INDEX_OF(k) < batch) {
+                    check_churn_returned(&w[j], j, round, k, inserted[INDEX_OF(k)],
+                                         deleted[INDEX_OF(k)]);
+                }
                 /* Every present key at most once, every churn key at most
                  * once more than that (G2 and G4). */
                 assert_true(w[j].got.n <= n_stable + n_changing + batch);
@@ -653,12 +686,15 @@ static void resizes_between_calls(void **state)
             /* Between calls: 16-64 churn writes and one replace. */
             for (uint64_t op = 16 + rng_below(&rng, 49); op > 0; op--) {
                 uint64_t k;
+                churn_writes++;
                 if (churn_growing) {
+                    inserted[churn_live] = churn_writes;
                     k = CHURN_CLASS << 56 | churn_live++;
                     assert_int_equal(sm_insert(m, k, value_for(k), NULL), SM_OK);
                     churn_growing = churn_live < batch;
                 } else {
-                    k = CHURN_CLASS << 56 | --churn_live;
+                    deleted[--churn_live] = churn_writes;
+                    k = CHURN_CLASS << 56 | churn_live;
                     assert_int_equal(sm_delete(m, k, NULL), SM_OK);
                     churn_growing = churn_live == 0;
                 }
@@ -722,6 +758,8 @@ static void resizes_between_calls(void **state)
         }
         assert_invariants(m, "between walks");
     }
+    free(inserted);
+    free(deleted);
     free(version);
     sm_destroy(m);
 }
