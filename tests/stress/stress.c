@@ -34,12 +34,14 @@
  *                               successful cas calls
  *
  * In every phase one more thread calls sm_reserve while the others write:
- * each time the entry count has doubled (or halved) since its last call, it
- * reserves room for twice the entries, so writes land in tables that a
- * reserve migrates into, or (shrinking) the reserve finishes a shrink
- * running under them. The checks above find what such a write loses or
- * invents (an insert into a reserve's table once reported SM_OK and stored
- * nothing).
+ * each time the entry count has doubled since the phase began or its last
+ * call, it reserves room for twice the entries, so inserts land in tables
+ * that a reserve migrates into; each time it has halved, it reserves the
+ * entries there are, which only finishes a shrink running under the writers
+ * (a growing reserve in a shrink phase held the resize gate while the last
+ * deletes ran, and nothing shrank the table after it). The checks above find
+ * what such a write loses or invents (an insert into a reserve's table once
+ * reported SM_OK and stored nothing).
  *
  * Work is fixed by operation counts, not time. Usage: stress [threads]; the
  * default comes from STRESS_THREADS (the build makes one test per count).
@@ -446,14 +448,15 @@ static uint64_t reserves;  /* sm_reserve calls, by the watcher only */
 /* The watcher (see the top): sm_reserve alongside the workers. */
 static void reserve_while_writing(void)
 {
-    uint64_t last = 0;
+    uint64_t last = sm_size(map);
     while (!workers_finished()) {
         uint64_t n = sm_size(map);
         if (n >= 2 * last + 1024 || n < last / 2) {
-            int rc = sm_reserve(map, 2 * n);
+            uint64_t want = n > last ? 2 * n : n;
+            int rc = sm_reserve(map, want);
             reserves++;
             if (rc != SM_OK)
-                fail("sm_reserve(%" PRIu64 ") returned %d (%s)", 2 * n, rc, sm_status_str(rc));
+                fail("sm_reserve(%" PRIu64 ") returned %d (%s)", want, rc, sm_status_str(rc));
             last = n;
         }
         /* Polling the count, not pacing a check: no result depends on it. */
