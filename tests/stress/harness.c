@@ -29,6 +29,8 @@ static const stress_program *prog;
 static worker workers[MAX_THREADS];
 static _Atomic uint64_t *begun;  /* per key: the latest write call started */
 static _Atomic uint64_t *done;   /* per key: the latest write call returned */
+/* per key: the sequence of the latest deleting write call started (0: none) */
+static _Atomic uint64_t *delete_begun;
 static pthread_barrier_t barrier;
 static pthread_t watcher;
 static phase_kind phase;
@@ -99,6 +101,14 @@ uint64_t own_done(uint64_t id)
 
 void publish_begun(uint64_t id, uint64_t word)
 {
+    if (!WORD_PRESENT(word)) {
+        /* Relaxed: the owner alone writes it; the fence orders it. */
+        atomic_store_explicit(&delete_begun[id], WORD_SEQ(word), memory_order_relaxed);
+        /* Release fence: the store above happens-before whatever a reader
+         * sees of this delete's effect (the map's stores made after the
+         * fence), through the acquire fence in check_foreign. */
+        atomic_thread_fence(memory_order_release);
+    }
     /* Pairs with the seq_cst load of begun after a reader's call. */
     atomic_store_explicit(&begun[id], word, memory_order_seq_cst);
 }
@@ -148,14 +158,22 @@ void check_foreign(worker *w, uint64_t id, int rc, uint64_t v, uint64_t before, 
     char name[32];
     if (rc == SM_NOT_FOUND) {
         w->foreign_absent++;
-        /* A put completed before the lookup began and no write has begun
-         * since: the key was present for the lookup's whole duration. (A
-         * write whose effect the lookup could see has stored its begun word
-         * first; on this machine's TSO memory the load after sees it.) */
-        if (WORD_PRESENT(before) && after == before)
+        /* A write that left the key present completed before the lookup
+         * began (the seq_cst load of done saw it, so it happens-before the
+         * lookup), and no delete of it had begun when the lookup returned:
+         * only a delete makes a key absent, so it was present throughout,
+         * whatever puts or replaces overlapped the lookup. Acquire fence:
+         * if the lookup saw a delete's effect, the delete's delete_begun
+         * store (before its release fence) is visible to the load below,
+         * so a lookup that legitimately missed never fails here. */
+        atomic_thread_fence(memory_order_acquire);
+        /* Relaxed: the fence above gives the ordering. */
+        uint64_t deleted = atomic_load_explicit(&delete_begun[id], memory_order_relaxed);
+        if (WORD_PRESENT(before) && deleted < WORD_SEQ(before))
             fail("thread %u: %s(key %s) found nothing, but seq %" PRIu64
-                 " put it before the call and nothing began since", w->id, call,
-                 prog->key_name(id, name, sizeof name), WORD_SEQ(before));
+                 " left it present before the call and no delete began until it returned"
+                 " (the latest delete: seq %" PRIu64 ")", w->id, call,
+                 prog->key_name(id, name, sizeof name), WORD_SEQ(before), deleted);
         return;
     }
     if (rc != SM_OK) {
@@ -266,6 +284,7 @@ void harness_init(int argc, char **argv, uint64_t keys, const stress_program *pr
     total_keys = keys_per_range * n_threads;
     begun = must_calloc(total_keys, sizeof *begun);
     done = must_calloc(total_keys, sizeof *done);
+    delete_begun = must_calloc(total_keys, sizeof *delete_begun);
     for (unsigned t = 0; t < n_threads; t++) {
         workers[t].id = t;
         workers[t].rng = mix64(seed ^ mix64(t + 1));
@@ -429,6 +448,7 @@ int harness_finish(void)
     sm_destroy(map);
     free(begun);
     free(done);
+    free(delete_begun);
     for (unsigned t = 0; t < n_threads; t++)
         free(workers[t].hot_seen);
     pthread_barrier_destroy(&barrier);

@@ -14,13 +14,16 @@
  *
  * Records. Per key the owner publishes two words: `begun`, stored before a
  * write call, and `done`, stored after it returns (each the write's
- * sequence, its thread and whether it leaves the key present). A thread
- * reading another owner's key loads done, calls the map, loads begun;
+ * sequence, its thread and whether it leaves the key present), and, before
+ * a write that deletes the key, that write's sequence as `delete_begun`. A
+ * thread reading another owner's key loads done, calls the map, loads begun;
  * linearizability (T4) then bounds what the call may return: nothing older
  * than the write completed before it started, nothing newer than the write
- * begun before it returned. Readers also remember the newest sequence they
- * saw on each range's first HOT_KEYS keys and fail on any older one seen
- * later.
+ * begun before it returned, and not "absent" when done says present and no
+ * delete had begun by the time it returned (puts and replaces overlapping
+ * the call never make a key absent). Readers also remember the newest
+ * sequence they saw on each range's first HOT_KEYS keys and fail on any
+ * older one seen later.
  */
 #ifndef SM_STRESS_HARNESS_H
 #define SM_STRESS_HARNESS_H

@@ -33,6 +33,16 @@
  *                               keys of its own; final counts must equal the
  *                               successful cas calls
  *
+ * In every phase one more thread calls sm_reserve while the others write:
+ * each time the entry count has doubled since the phase began or its last
+ * call, it reserves room for twice the entries, so inserts land in tables
+ * that a reserve migrates into; each time it has halved, it reserves the
+ * entries there are, which only finishes a shrink running under the writers
+ * (a growing reserve in a shrink phase held the resize gate while the last
+ * deletes ran, and nothing shrank the table after it). The checks above find
+ * what such a write loses or invents (an insert into a reserve's table once
+ * reported SM_OK and stored nothing).
+ *
  * Work is fixed by operation counts, not time. Usage: stress [threads]; the
  * default comes from STRESS_THREADS (the build makes one test per count).
  * SM_TEST_SEED=n repeats a run's choices (not its thread interleaving).
@@ -44,6 +54,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "harness.h"
 #include "steadymap.h"
@@ -432,6 +443,27 @@ static void contention(worker *w)
     }
 }
 
+static uint64_t reserves;  /* sm_reserve calls, by the watcher only */
+
+/* The watcher (see the top): sm_reserve alongside the workers. */
+static void reserve_while_writing(void)
+{
+    uint64_t last = sm_size(map);
+    while (!workers_finished()) {
+        uint64_t n = sm_size(map);
+        if (n >= 2 * last + 1024 || n < last / 2) {
+            uint64_t want = n > last ? 2 * n : n;
+            int rc = sm_reserve(map, want);
+            reserves++;
+            if (rc != SM_OK)
+                fail("sm_reserve(%" PRIu64 ") returned %d (%s)", want, rc, sm_status_str(rc));
+            last = n;
+        }
+        /* Polling the count, not pacing a check: no result depends on it. */
+        nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+    }
+}
+
 static int lookup(uint64_t id, uint64_t *v)
 {
     return sm_get(map, key_of(id), v);
@@ -475,6 +507,7 @@ static const stress_program program = {
     .step = step,
     .foreign_read = random_foreign_read,
     .contention = contention,
+    .watch = reserve_while_writing,
     .verify = verify_counters,
     .report = report,
 };
@@ -515,6 +548,7 @@ int main(int argc, char **argv)
         for (unsigned c = 0; c < COUNTERS; c++)
             cas_ok += local[t].cas_ok[c];
     }
-    printf("; counters: %" PRIu64 " increments, %" PRIu64 " lost races\n", cas_ok, mismatches);
+    printf("; counters: %" PRIu64 " increments, %" PRIu64 " lost races; %" PRIu64 " reserves\n",
+           cas_ok, mismatches, reserves);
     return harness_finish();
 }
