@@ -17,6 +17,11 @@
 
 #include "alloc.h"
 #include "map_internal.h"
+#include "testing.h"
+
+#ifdef SM_TEST_HOOKS
+void (*smi_hook_backoff_yield)(void);
+#endif
 
 sm_table *smi_table_new(uint64_t nbuckets, int prefault, int huge_pages)
 {
@@ -63,6 +68,10 @@ void smi_backoff(unsigned *spins)
             cpu_relax();
         (*spins)++;
     } else {
+#ifdef SM_TEST_HOOKS
+        if (smi_hook_backoff_yield)
+            smi_hook_backoff_yield();
+#endif
         sched_yield();
     }
 }

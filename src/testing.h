@@ -79,6 +79,9 @@ extern void (*smi_hook_migrate_home)(uint64_t b, uint64_t nbuckets);
 /* Called by the resizing writer after sizing the next table, before it
  * publishes it. */
 extern void (*smi_hook_before_publish)(void);
+/* Called when a writer has spun for another thread long enough to yield its
+ * CPU instead (smi_backoff): the one place the library waits for a thread. */
+extern void (*smi_hook_backoff_yield)(void);
 #endif
 
 #endif
