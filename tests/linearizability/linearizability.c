@@ -70,21 +70,21 @@
 /*
  * Rounds per mode: at least MIN_ROUNDS, then more until the minimums below
  * are reached, at most MAX_ROUNDS. MIN_ROUNDS rounds whose workers start in
- * pairs give several times the minimums (plain rounds some 20-40 pairs
- * each, migrating ones about half as many and about 10 calls begun
- * mid-resize; under TSan some 3 to 10 pairs), so only a run starved by a
- * loaded machine needs more, and only one whose threads hardly ever run at
- * once fails.
+ * pairs give several times the minimums (plain rounds some 30-40 pairs
+ * each, migrating ones about half as many and some 3 or 4 calls begun
+ * mid-resize; under ASan about 1 call mid-resize, the sanitizers' table
+ * being smaller), so only a run starved by a loaded machine needs more, and
+ * only one whose threads hardly ever run at once fails.
  */
 #ifdef SM_SANITIZED
 #define MIN_ROUNDS 400u
 #define MIN_PAIRS 800u
-#define MIN_DURING_RESIZE 300u
+#define MIN_DURING_RESIZE 150u
 #define CHURN_KEYS 1024u
 #else
 #define MIN_ROUNDS 1500u
 #define MIN_PAIRS 10000u
-#define MIN_DURING_RESIZE 3000u
+#define MIN_DURING_RESIZE 1500u
 #define CHURN_KEYS 8192u
 #endif
 /* pair_up starts the workers two by two. */
@@ -306,6 +306,10 @@ static worker workers[WORKERS];
 static atomic_uint_fast64_t ticket;
 static atomic_uint round_go;         /* round number the workers may start */
 static atomic_uint paired;           /* workers' arrivals at pair_up, all rounds */
+static struct pair {
+    atomic_uint beat[2];             /* bumped by each partner while it waits */
+    atomic_uint go;                  /* the last round the pair started */
+} pairs[WORKERS / 2];
 static atomic_uint arrived;          /* threads that finished the round */
 static unsigned round_threads;       /* threads taking part in a round */
 static sem_t round_over;             /* posted by the last of them */
@@ -352,18 +356,40 @@ static bool wait_for_round(unsigned round)
  * arrive start as a pair, then the other two. Starting each on its own as it
  * was woken let a worker on a core run its whole round (tens of microseconds)
  * before another got a core — on a loaded machine almost always — so runs
- * had no two calls overlap, and their histories were sequential. A worker
- * waiting for its partner spins rather than yields: its partner, once on the
- * other core, finds it still on this one and both start at once; a yield now
- * and then lets a partner waiting for this very core have it.
+ * had no two calls overlap, and their histories were sequential. Nor is it
+ * enough to wait for the partner to arrive: on a loaded machine the first
+ * has often lost its core by then. So each partner beats a counter while it
+ * spins, and a worker starts when it has seen the other's counter move
+ * PAIR_BEATS times, with no long pause between: the two are on the two
+ * cores at that moment. It tells its partner to go too, in case the partner
+ * lost its core just then. A yield now and then lets a partner waiting for
+ * this very core have it; after PAIR_SPINS turns a worker starts alone (one
+ * core only, say), and the run gets its overlap from more rounds or fails.
  */
+#define PAIR_BEATS 4u
+#define PAIR_SPINS (1u << 18)
+
 static void pair_up(unsigned round)
 {
     unsigned nth = atomic_fetch_add(&paired, 1) - (round - 1) * WORKERS;
-    unsigned go = (round - 1) * WORKERS + (nth / 2 + 1) * 2;
-    for (unsigned n = 1; atomic_load(&paired) < go; n++)
+    struct pair *p = &pairs[nth / 2];
+    unsigned me = nth % 2, last = atomic_load(&p->beat[!me]), seen = 0, quiet = 0;
+    for (unsigned n = 1; n < PAIR_SPINS && atomic_load(&p->go) < round; n++) {
+        atomic_fetch_add(&p->beat[me], 1);
+        unsigned now = atomic_load(&p->beat[!me]);
+        if (now != last) {
+            last = now;
+            quiet = 0;
+            if (++seen == PAIR_BEATS) {
+                atomic_store(&p->go, round);
+                return;
+            }
+        } else if (++quiet > 64) {
+            seen = 0;
+        }
         if (n % 16384 == 0)
             sched_yield();
+    }
 }
 
 /* The main thread sleeps through a round rather than spin, leaving both
@@ -658,6 +684,8 @@ static void run_mode(bool migrating)
     }
     atomic_store(&round_go, 0);
     atomic_store(&paired, 0);
+    for (unsigned i = 0; i < WORKERS / 2; i++)
+        atomic_store(&pairs[i].go, 0);
     atomic_store(&quit, false);
     sem_init(&round_over, 0, 0);
     churn_next = 0;
