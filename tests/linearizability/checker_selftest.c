@@ -10,7 +10,11 @@
  * Then it generates random histories that are linearizable by construction
  * (every op is given a linearization point inside its interval) and must all
  * be accepted, and breaks each one in a way that makes it certainly
- * non-linearizable, which must be rejected.
+ * non-linearizable, which must be rejected. Those breaks only forge values;
+ * so last, small random histories go to lin_check and to a brute-force
+ * search of every order, which must agree — among them many that some order
+ * explains but none that real time allows, the ordering violations a map's
+ * race produces.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -295,6 +299,139 @@ static void random_cases(uint64_t seed)
            accepted, rejected);
 }
 
+/*
+ * Whether some order of h[0..n) that keeps real time (an op that returned
+ * before another was called comes first) gives every op its recorded result
+ * from s; with real_time false, whether any order does. Every such order is
+ * tried: slow, but plainly right, which is what lin_check is held to.
+ */
+static bool brute_force(const lin_op *h, size_t n, lin_state s, unsigned placed,
+                        bool real_time)
+{
+    if (placed == (1u << n) - 1)
+        return true;
+    for (size_t i = 0; i < n; i++) {
+        if (placed >> i & 1)
+            continue;
+        bool first = true;
+        for (size_t j = 0; j < n && real_time; j++)
+            first &= (placed >> j & 1) || j == i || h[j].ret > h[i].call;
+        lin_state next;
+        if (first && lin_apply(&s, &h[i], &next) &&
+            brute_force(h, n, next, placed | 1u << i, real_time))
+            return true;
+    }
+    return false;
+}
+
+/*
+ * A random history of 1 to BRUTE_OPS ops: random intervals (a shuffle of the
+ * call and return events, so any pattern of overlap), kinds, and values
+ * from {1, 2, 3}, so that values repeat and reads are ambiguous. Results come
+ * from running the ops one after another in some order: an order of random
+ * instants inside the intervals (linearizable), or any order at all (often
+ * only that), and now and then one result is then changed.
+ */
+#define BRUTE_OPS 7
+
+static size_t brute_history(uint64_t *rng, lin_op *h, lin_state *init)
+{
+    size_t n = 1 + (size_t)(rng_next(rng) % BRUTE_OPS);
+    int events[2 * BRUTE_OPS], seen[BRUTE_OPS] = { 0 };
+    for (size_t i = 0; i < 2 * n; i++)
+        events[i] = (int)(i / 2);
+    for (size_t i = 2 * n - 1; i > 0; i--) {
+        size_t j = (size_t)(rng_next(rng) % (i + 1));
+        int t = events[i];
+        events[i] = events[j];
+        events[j] = t;
+    }
+    for (size_t i = 0; i < 2 * n; i++) {
+        lin_op *o = &h[events[i]];
+        if (seen[events[i]]++) {
+            o->ret = i + 1;
+        } else {
+            *o = (lin_op){ (lin_kind)(rng_next(rng) % (LIN_COMPUTE + 1)),
+                           1 + rng_next(rng) % 3, 1 + rng_next(rng) % 3, 0, 0,
+                           i + 1, 0, events[i] };
+        }
+    }
+
+    size_t order[BRUTE_OPS];
+    uint64_t point[BRUTE_OPS];
+    bool inside = rng_next(rng) % 2;
+    for (size_t i = 0; i < n; i++) {
+        order[i] = i;
+        point[i] = inside ? h[i].call + rng_next(rng) % (h[i].ret - h[i].call)
+                          : rng_next(rng);
+    }
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && point[order[j]] < point[order[j - 1]]; j--) {
+            size_t t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+
+    bool present = rng_next(rng) % 2;
+    lin_state s = { present, present ? 1 + rng_next(rng) % 3 : 0 };
+    *init = s;
+    static const int results[] = { SM_OK, SM_NOT_FOUND, SM_EXISTS, SM_REPLACED,
+                                   SM_MISMATCH };
+    for (size_t k = 0; k < n; k++) {
+        lin_op *o = &h[order[k]];
+        lin_state next;
+        bool found = false;
+        for (size_t r = 0; r < 10 && !found; r++) {
+            o->rc = results[r / 2];
+            o->out = r % 2 ? o->value : s.present ? s.value : 0;
+            found = lin_apply(&s, o, &next);
+        }
+        if (!found) {
+            fprintf(stderr, "generator: no result fits op kind %d\n", (int)o->kind);
+            exit(2);
+        }
+        s = next;
+    }
+    if (rng_next(rng) % 4 == 0) {
+        lin_op *o = &h[rng_next(rng) % n];
+        o->out = rng_next(rng) % 4;
+        if (rng_next(rng) % 2)
+            o->rc = results[rng_next(rng) % 5];
+    }
+    return n;
+}
+
+static void brute_force_cases(uint64_t seed)
+{
+    uint64_t rng = seed ^ 0xb7u;
+    int agreed = 0, linearizable = 0, violations = 0, ordering = 0;
+    for (int round = 0; round < 5000; round++) {
+        lin_op h[BRUTE_OPS];
+        lin_state init;
+        size_t n = brute_history(&rng, h, &init);
+        bool want = brute_force(h, n, init, 0, true);
+        char name[128];
+        snprintf(name, sizeof name, "random history %d against brute force (seed %" PRIu64 ")",
+                 round, seed);
+        int before = failed;
+        expect(name, h, n, init, want ? LIN_OK : LIN_VIOLATION);
+        agreed += failed == before;
+        linearizable += want;
+        violations += !want;
+        ordering += !want && brute_force(h, n, init, 0, false);
+    }
+    printf("brute force: lin_check agreed on %d histories: %d linearizable, %d not, "
+           "%d of those only by real-time order\n", agreed, linearizable, violations,
+           ordering);
+    /* The comparison shows something only when each verdict is common. */
+    if (linearizable < 1000 || violations < 1000 || ordering < 500) {
+        failed++;
+        fprintf(stderr, "FAIL brute force: too few histories of some kind "
+                "(%d linearizable, %d not, %d only by order)\n",
+                linearizable, violations, ordering);
+    }
+}
+
 int main(void)
 {
     struct timespec now;
@@ -307,6 +444,7 @@ int main(void)
     linearizable_cases();
     violation_cases();
     random_cases(seed);
+    brute_force_cases(seed);
     printf("checker self-test: %d passed, %d failed\n", passed, failed);
     return failed != 0;
 }

@@ -7,10 +7,18 @@
  * puts OPS_PER_KEY random calls (get/put/insert/replace/cas/delete/
  * get_or_insert/compute, and gets batched by sm_get_many) on each key; each
  * call is stamped with a ticket from one atomic counter taken just before
- * the call and just after it returns, which orders the events in real time. After the round the main thread, alone again, appends one final get
- * per key (so the state left behind must fit the history too) and checks
- * each key's history on its own — linearizability is local, so that is the
- * same as checking the whole history.
+ * the call and just after it returns, which orders the events in real time.
+ * After the round the main thread, alone again, appends one final get per
+ * key (so the state left behind must fit the history too) and checks each
+ * key's history on its own — linearizability is local, so that is the same
+ * as checking the whole history.
+ *
+ * A history whose calls never overlap is sequential, and checking it proves
+ * little; so the workers of a round start in pairs (pair_up), and a mode
+ * keeps adding rounds past MIN_ROUNDS until its histories hold MIN_PAIRS
+ * overlapping pairs of calls on one key (and, migrating, MIN_DURING_RESIZE
+ * calls begun mid-resize). A mode that reaches MAX_ROUNDS first fails: its
+ * pass would have meant nothing.
  *
  * Two modes:
  *  plain      a map made large enough that it never resizes;
@@ -19,8 +27,10 @@
  *             round, so the checked keys are operated on while the table
  *             grows and shrinks under them.
  *
- * Values are unique per write (round, thread, op number), except that 0 and
- * UINT64_MAX are written now and then too, so a read names the write it saw.
+ * Values are unique per write (round, thread, op number), so a read names
+ * the write it saw. The edge values 0 and UINT64_MAX are written too, but
+ * each by one call per round (plan_values), which keeps them unique in
+ * their key's history.
  * SM_TEST_SEED=n repeats the plans (not the interleaving).
  *
  * Built with LIN_STRING_KEYS (the test linearizability_strings), the same
@@ -57,13 +67,31 @@
 #define OPS_PER_KEY (LIN_MAX_OPS - 1)
 #define OPS_PER_WORKER (KEYS * OPS_PER_KEY / WORKERS)
 
+/*
+ * Rounds per mode: at least MIN_ROUNDS, then more until the minimums below
+ * are reached, at most MAX_ROUNDS. MIN_ROUNDS rounds whose workers start in
+ * pairs give several times the minimums (plain rounds some 30-40 pairs
+ * each, migrating ones about half as many and some 3 or 4 calls begun
+ * mid-resize; under ASan about 1 call mid-resize, the sanitizers' table
+ * being smaller), so only a run starved by a loaded machine needs more, and
+ * only one whose threads hardly ever run at once fails.
+ */
 #ifdef SM_SANITIZED
-#define ROUNDS 150
+#define MIN_ROUNDS 400u
+#define MIN_PAIRS 800u
+#define MIN_DURING_RESIZE 150u
 #define CHURN_KEYS 1024u
 #else
-#define ROUNDS 1500
+#define MIN_ROUNDS 1500u
+#define MIN_PAIRS 10000u
+#define MIN_DURING_RESIZE 1500u
 #define CHURN_KEYS 8192u
 #endif
+/* pair_up starts the workers two by two. */
+#if WORKERS % 2
+#error "WORKERS must be even"
+#endif
+#define MAX_ROUNDS (20u * MIN_ROUNDS)
 /* Churn calls per round: about as long as the round's own calls take. */
 #define CHURN_PER_ROUND 600u
 #define MAX_REPORTS 5
@@ -259,6 +287,7 @@ typedef struct planned {
     unsigned key;   /* index into keys[] */
     lin_kind kind;
     bool batched;   /* a get done by one sm_get_many with the next entry */
+    uint64_t value; /* what the call writes, unique in the round (plan_values) */
 } planned;
 
 typedef struct worker {
@@ -276,6 +305,11 @@ static uint64_t seed;
 static worker workers[WORKERS];
 static atomic_uint_fast64_t ticket;
 static atomic_uint round_go;         /* round number the workers may start */
+static atomic_uint paired;           /* workers' arrivals at pair_up, all rounds */
+static struct pair {
+    atomic_uint beat[2];             /* bumped by each partner while it waits */
+    atomic_uint go;                  /* the last round the pair started */
+} pairs[WORKERS / 2];
 static atomic_uint arrived;          /* threads that finished the round */
 static unsigned round_threads;       /* threads taking part in a round */
 static sem_t round_over;             /* posted by the last of them */
@@ -305,22 +339,57 @@ static bool resizing(void)
     return sm_stats(map, &st) == SM_OK && st.migrating;
 }
 
-/*
- * Busy-wait for the start of a round; false when the run is over. Blocking
- * would start the workers a wake-up latency apart, longer than a round's
- * calls take; spinning keeps two workers on the two cores, ready to start
- * together. A yield now and then (after some microseconds) lets the other
- * two workers have the cores for the next round.
- */
+/* Waits, yielding the core, until the main thread has released the round;
+ * false when the run is over. */
 static bool wait_for_round(unsigned round)
 {
-    for (unsigned n = 1; atomic_load(&round_go) < round; n++) {
+    while (atomic_load(&round_go) < round) {
         if (atomic_load(&quit))
             return false;
-        if (n % 4096 == 0)
-            sched_yield();
+        sched_yield();
     }
     return true;
+}
+
+/*
+ * Starts a worker's round together with another worker's: the first two to
+ * arrive start as a pair, then the other two. Starting each on its own as it
+ * was woken let a worker on a core run its whole round (tens of microseconds)
+ * before another got a core — on a loaded machine almost always — so runs
+ * had no two calls overlap, and their histories were sequential. Nor is it
+ * enough to wait for the partner to arrive: on a loaded machine the first
+ * has often lost its core by then. So each partner beats a counter while it
+ * spins, and a worker starts when it has seen the other's counter move
+ * PAIR_BEATS times, with no long pause between: the two are on the two
+ * cores at that moment. It tells its partner to go too, in case the partner
+ * lost its core just then. A yield now and then lets a partner waiting for
+ * this very core have it; after PAIR_SPINS turns a worker starts alone (one
+ * core only, say), and the run gets its overlap from more rounds or fails.
+ */
+#define PAIR_BEATS 4u
+#define PAIR_SPINS (1u << 18)
+
+static void pair_up(unsigned round)
+{
+    unsigned nth = atomic_fetch_add(&paired, 1) - (round - 1) * WORKERS;
+    struct pair *p = &pairs[nth / 2];
+    unsigned me = nth % 2, last = atomic_load(&p->beat[!me]), seen = 0, quiet = 0;
+    for (unsigned n = 1; n < PAIR_SPINS && atomic_load(&p->go) < round; n++) {
+        atomic_fetch_add(&p->beat[me], 1);
+        unsigned now = atomic_load(&p->beat[!me]);
+        if (now != last) {
+            last = now;
+            quiet = 0;
+            if (++seen == PAIR_BEATS) {
+                atomic_store(&p->go, round);
+                return;
+            }
+        } else if (++quiet > 64) {
+            seen = 0;
+        }
+        if (n % 16384 == 0)
+            sched_yield();
+    }
 }
 
 /* The main thread sleeps through a round rather than spin, leaving both
@@ -371,15 +440,9 @@ static unsigned run_call(worker *w, unsigned i)
     uint64_t key = keys[p->key];
     lin_op *o = &w->done[i];
     uint64_t r = splitmix64(&w->rng);
-    *o = (lin_op){ .kind = p->kind, .thread = (int)w->id };
-    /* Unique per write: round, worker, op number. */
-    o->value = (uint64_t)(round_no + 1) << 24 | (uint64_t)w->id << 16 | i;
-    if (r % 64 == 0)
-        o->value = 0;
-    else if (r % 64 == 1)
-        o->value = UINT64_MAX;
+    *o = (lin_op){ .kind = p->kind, .value = p->value, .thread = (int)w->id };
     /* Mostly a value the key may well hold, so that cas often succeeds. */
-    o->expected = (r >> 8) % 4 ? w->last_seen[p->key] : o->value - 1;
+    o->expected = r % 4 ? w->last_seen[p->key] : o->value - 1;
 
     o->call = atomic_fetch_add(&ticket, 1);
     switch (p->kind) {
@@ -427,6 +490,7 @@ static void *worker_main(void *arg)
     for (unsigned round = 1;; round++) {
         if (!wait_for_round(round))
             return NULL;
+        pair_up(round);
         for (unsigned i = 0; i < OPS_PER_WORKER;) {
             i += run_call(w, i);
             jitter(&w->rng);
@@ -493,6 +557,28 @@ static void make_plans(uint64_t *rng)
     }
 }
 
+/*
+ * What each call of the round writes: round, worker and op number, which no
+ * other call of the run writes, nor reset_keys (its values have 0xff where
+ * the worker goes). Except that the first writing call of worker 0 writes 0
+ * and that of worker 1 UINT64_MAX, so the edge values are written by calls
+ * that race with others and still name one write in their key's history.
+ */
+static void plan_values(void)
+{
+    for (unsigned t = 0; t < WORKERS; t++) {
+        bool edge = t < 2;
+        for (unsigned i = 0; i < OPS_PER_WORKER; i++) {
+            planned *p = &workers[t].plan[i];
+            p->value = (uint64_t)(round_no + 1) << 24 | (uint64_t)t << 16 | i;
+            if (edge && p->kind != LIN_GET && p->kind != LIN_DELETE) {
+                p->value = t == 0 ? 0 : UINT64_MAX;
+                edge = false;
+            }
+        }
+    }
+}
+
 /* A quiescent reset: every key gets a known state, half of them present. */
 static void reset_keys(uint64_t *rng, lin_state *init)
 {
@@ -549,6 +635,8 @@ static void check_round(const lin_state *init)
         last->call = atomic_fetch_add(&ticket, 1);
         last->rc = kv_get(map, keys[k], &last->out);
         last->ret = atomic_fetch_add(&ticket, 1);
+        if (last->rc < 0)
+            unexpected_errors++;
 
         char why[400];
         lin_verdict v = lin_check(h, n, init[k], why, sizeof why);
@@ -595,6 +683,9 @@ static void run_mode(bool migrating)
         exit(1);
     }
     atomic_store(&round_go, 0);
+    atomic_store(&paired, 0);
+    for (unsigned i = 0; i < WORKERS / 2; i++)
+        atomic_store(&pairs[i].go, 0);
     atomic_store(&quit, false);
     sem_init(&round_over, 0, 0);
     churn_next = 0;
@@ -609,10 +700,14 @@ static void run_mode(bool migrating)
         pthread_create(&churn_thread, NULL, churn_main, NULL);
     round_threads = WORKERS + (migrating ? 1 : 0);
 
-    uint64_t pairs = 0, before = failures;
-    for (round_no = 1; round_no <= ROUNDS; round_no++) {
+    uint64_t pairs = 0, during = 0, before = failures;
+    unsigned rounds = 0;
+    bool enough = false;
+    while (!enough && rounds < MAX_ROUNDS) {
         lin_state init[KEYS];
+        round_no = ++rounds;
         make_plans(&plan_rng);
+        plan_values();
         reset_keys(&plan_rng, init);
         atomic_store(&arrived, 0);
         atomic_store(&round_go, round_no);
@@ -620,6 +715,11 @@ static void run_mode(bool migrating)
             ;
         check_round(init);
         pairs += overlapping_pairs();
+        during = 0;
+        for (unsigned t = 0; t < WORKERS; t++)
+            during += workers[t].during_resize;
+        enough = rounds >= MIN_ROUNDS && pairs >= MIN_PAIRS &&
+                 (!migrating || during >= MIN_DURING_RESIZE);
     }
     atomic_store(&quit, true);
     for (unsigned t = 0; t < WORKERS; t++)
@@ -631,13 +731,10 @@ static void run_mode(bool migrating)
     memset(&st, 0, sizeof st);
     st.size = sizeof st;
     sm_stats(map, &st);
-    uint64_t during = 0;
-    for (unsigned t = 0; t < WORKERS; t++)
-        during += workers[t].during_resize;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     printf("  %-9s %u rounds x %u keys x %u ops: %" PRIu64 " overlapping pairs, "
            "%" PRIu64 " failed keys, %.2f s",
-           migrating ? "migrating" : "plain", ROUNDS, KEYS, OPS_PER_KEY, pairs,
+           migrating ? "migrating" : "plain", rounds, KEYS, OPS_PER_KEY, pairs,
            failures - before,
            (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     if (migrating)
@@ -645,6 +742,13 @@ static void run_mode(bool migrating)
                " calls began mid-resize", st.grows, st.shrinks, during);
     printf("\n");
     fflush(stdout);
+    if (!enough) {
+        failures++;
+        fprintf(stderr, "FAIL %s mode: after %u rounds, %" PRIu64 " overlapping pairs "
+                "(%u needed)%s; too few to show anything sequential runs would not\n",
+                migrating ? "migrating" : "plain", rounds, pairs, MIN_PAIRS,
+                migrating ? " or too few calls mid-resize" : "");
+    }
     /* The churn inserts CHURN_KEYS keys into a small table, then deletes them:
      * without a grow and a shrink this mode would test nothing it claims to. */
     if (migrating && (st.grows == 0 || st.shrinks == 0)) {
