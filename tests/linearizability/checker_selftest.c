@@ -193,6 +193,25 @@ static uint64_t rng_next(uint64_t *s)
     return z ^ (z >> 31);
 }
 
+static const int all_results[] = { SM_OK, SM_NOT_FOUND, SM_EXISTS, SM_REPLACED, SM_MISMATCH };
+
+/* Give o the result its kind has from state s, and return the state after
+ * it: lin_apply with each candidate result finds the one that fits. */
+static lin_state give_fitting_result(lin_state s, lin_op *o)
+{
+    lin_state next;
+    for (size_t r = 0; r < 10; r++) {
+        o->rc = all_results[r / 2];
+        /* The out-value is the old value or, for get_or_insert and compute,
+         * possibly the new one. */
+        o->out = r % 2 ? o->value : s.present ? s.value : 0;
+        if (lin_apply(&s, o, &next))
+            return next;
+    }
+    fprintf(stderr, "generator: no result fits op kind %d\n", (int)o->kind);
+    exit(2);
+}
+
 /*
  * A random history of up to LIN_MAX_OPS ops by `threads` threads, each op
  * taking effect (on the model state) at an instant strictly between its call
@@ -229,26 +248,7 @@ static size_t random_history(uint64_t *rng, int threads, lin_op *h,
             cur[th] = (int)started++;
             phase[th] = CALLED;
         } else if (phase[th] == CALLED) {
-            lin_op *o = &h[cur[th]];
-            /* Give the op the result its kind has from state s; lin_apply
-             * with each candidate result finds the one that fits. */
-            static const int results[] = { SM_OK, SM_NOT_FOUND, SM_EXISTS,
-                                           SM_REPLACED, SM_MISMATCH };
-            lin_state next;
-            bool found = false;
-            for (size_t r = 0; r < 10 && !found; r++) {
-                o->rc = results[r / 2];
-                /* The out-value is the old value or, for get_or_insert and
-                 * compute, possibly the new one. */
-                o->out = r % 2 ? o->value : s.present ? s.value : 0;
-                found = lin_apply(&s, o, &next);
-            }
-            if (!found) {
-                fprintf(stderr, "generator: no result fits op kind %d\n",
-                        (int)o->kind);
-                exit(2);
-            }
-            s = next;
+            s = give_fitting_result(s, &h[cur[th]]);
             t++;
             phase[th] = APPLIED;
         } else {
@@ -375,28 +375,13 @@ static size_t brute_history(uint64_t *rng, lin_op *h, lin_state *init)
     bool present = rng_next(rng) % 2;
     lin_state s = { present, present ? 1 + rng_next(rng) % 3 : 0 };
     *init = s;
-    static const int results[] = { SM_OK, SM_NOT_FOUND, SM_EXISTS, SM_REPLACED,
-                                   SM_MISMATCH };
-    for (size_t k = 0; k < n; k++) {
-        lin_op *o = &h[order[k]];
-        lin_state next;
-        bool found = false;
-        for (size_t r = 0; r < 10 && !found; r++) {
-            o->rc = results[r / 2];
-            o->out = r % 2 ? o->value : s.present ? s.value : 0;
-            found = lin_apply(&s, o, &next);
-        }
-        if (!found) {
-            fprintf(stderr, "generator: no result fits op kind %d\n", (int)o->kind);
-            exit(2);
-        }
-        s = next;
-    }
+    for (size_t k = 0; k < n; k++)
+        s = give_fitting_result(s, &h[order[k]]);
     if (rng_next(rng) % 4 == 0) {
         lin_op *o = &h[rng_next(rng) % n];
         o->out = rng_next(rng) % 4;
         if (rng_next(rng) % 2)
-            o->rc = results[rng_next(rng) % 5];
+            o->rc = all_results[rng_next(rng) % 5];
     }
     return n;
 }
