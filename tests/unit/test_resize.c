@@ -473,28 +473,36 @@ static uint64_t mapped_kb(void)
  * a 2 MiB boundary; what is trimmed must really be unmapped, or every table
  * a map ever had leaves up to 2 MiB of address space behind (a long-lived
  * churning map would end in SM_ENOMEM at the kernel's mapping limit). */
-static void large_tables_give_back_all_their_address_space(void **state)
+static void large_map_round(void)
 {
-    (void)state;
     sm_options opts = SM_OPTIONS_INIT;
     opts.seed = SEED;
     opts.capacity = 1u << 20;
-    const unsigned rounds = 8;
     const uint64_t keys = 300000;   /* grows through tables of 2 to 16 MiB */
-    sm_destroy(sm_new(&opts));      /* the allocator's own first-use mappings */
+    sm_map *presized = sm_new(&opts);
+    assert_non_null(presized);
+    sm_destroy(presized);
+    sm_map *grown = new_seeded_map(SEED);
+    for (uint64_t i = 0; i < keys; i++)
+        assert_int_equal(sm_put(grown, spread_key(i), i, NULL), SM_OK);
+    for (uint64_t i = 0; i < keys; i++)
+        assert_int_equal(sm_delete(grown, spread_key(i), NULL), SM_OK);
+    smi_reclaim(grown);
+    sm_destroy(grown);
+}
+
+static void large_tables_give_back_all_their_address_space(void **state)
+{
+    (void)state;
+    const unsigned rounds = 8;
+    /* One round first, uncounted: the first use of this much memory grows
+     * the allocator's own mappings, and a sanitizer's (ThreadSanitizer's
+     * metadata grew by 160 MB when no earlier test had used tables this
+     * size), which are kept for reuse, not leaked. */
+    large_map_round();
     uint64_t before = mapped_kb();
-    for (unsigned r = 0; r < rounds; r++) {
-        sm_map *presized = sm_new(&opts);
-        assert_non_null(presized);
-        sm_destroy(presized);
-        sm_map *grown = new_seeded_map(SEED);
-        for (uint64_t i = 0; i < keys; i++)
-            assert_int_equal(sm_put(grown, spread_key(i), i, NULL), SM_OK);
-        for (uint64_t i = 0; i < keys; i++)
-            assert_int_equal(sm_delete(grown, spread_key(i), NULL), SM_OK);
-        smi_reclaim(grown);
-        sm_destroy(grown);
-    }
+    for (unsigned r = 0; r < rounds; r++)
+        large_map_round();
     uint64_t after = mapped_kb();
     if (after > before + 4096)
         fail_msg("%u rounds of large maps left %" PRIu64 " kB mapped", rounds, after - before);
