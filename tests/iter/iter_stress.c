@@ -229,18 +229,6 @@ static void report(run *r, const char *fmt, ...)
     va_end(ap);
 }
 
-static sm_stats_info stats_of(sm_map *m)
-{
-    sm_stats_info st = { .size = sizeof st };
-    int rc = sm_stats(m, &st);
-    /* sm_stats can only fail on bad arguments or a thread's first call. */
-    if (rc != SM_OK) {
-        fprintf(stderr, "sm_stats returned %s\n", sm_status_str(rc));
-        abort();
-    }
-    return st;
-}
-
 static bool enough_walks(run *r)
 {
     return atomic_load(&r->walks_over_grow) >= OVERLAP_TARGET &&

@@ -55,13 +55,6 @@ static uint64_t value_for(uint64_t key)
     return ~key;
 }
 
-static sm_stats_info stats_of(sm_map *m)
-{
-    sm_stats_info st = { .size = sizeof st };
-    assert_int_equal(sm_stats(m, &st), SM_OK);
-    return st;
-}
-
 static sm_map *new_map(uint64_t capacity, uint64_t seed)
 {
     sm_options o = SM_OPTIONS_INIT;

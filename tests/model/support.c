@@ -283,6 +283,17 @@ int map_iter_next(sm_iter *it, uint64_t *key, uint64_t *value)
     return rc;
 }
 
+sm_stats_info stats_of(sm_map *m)
+{
+    sm_stats_info st = { .size = sizeof st };
+    int rc = sm_stats(m, &st);
+    if (rc != SM_OK) {
+        fprintf(stderr, "sm_stats returned %s\n", sm_status_str(rc));
+        abort();
+    }
+    return st;
+}
+
 sm_map *new_seeded_map(uint64_t seed)
 {
     sm_options opts = SM_OPTIONS_INIT;

@@ -163,6 +163,11 @@ bool same_contents(sm_map *m, const struct ref *r, char *why, size_t why_len);
  */
 sm_map *new_seeded_map(uint64_t seed);
 
+/* sm_stats of m, which must succeed: it fails only on bad arguments or a
+ * thread's first call out of memory (T1). On failure it says so and aborts,
+ * not a cmocka assertion, so worker threads may call it too. */
+sm_stats_info stats_of(sm_map *m);
+
 /* Fails the running cmocka test, with the map's reason, unless it holds. */
 void assert_invariants(sm_map *m, const char *where);
 

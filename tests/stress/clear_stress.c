@@ -173,19 +173,6 @@ static bool writers_running(run *r)
     return atomic_load_explicit(&r->writers_finished, memory_order_relaxed) < WRITERS;
 }
 
-static sm_stats_info stats_of(sm_map *m)
-{
-    sm_stats_info st = { .size = sizeof st };
-    /* Only the first call of a thread out of memory can fail (T1). Not a
-     * cmocka assertion: writers call this too, off the main thread. */
-    int rc = sm_stats(m, &st);
-    if (rc != SM_OK) {
-        fprintf(stderr, "clear_stress: sm_stats returned %s\n", sm_status_str(rc));
-        abort();
-    }
-    return st;
-}
-
 /*
  * Whether the writes so far were checked by enough of the others' work: the
  * clears ran and removed entries, the readers read, and the table grew and

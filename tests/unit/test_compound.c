@@ -29,13 +29,6 @@ static uint64_t spread_key(uint64_t i)
     return i * 0x9e3779b97f4a7c15u;
 }
 
-static sm_stats_info stats_of(sm_map *m)
-{
-    sm_stats_info st = { .size = sizeof st };
-    assert_int_equal(sm_stats(m, &st), SM_OK);
-    return st;
-}
-
 static void assert_holds(sm_map *m, uint64_t key, uint64_t value)
 {
     uint64_t got = UNTOUCHED;

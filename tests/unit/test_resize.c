@@ -33,13 +33,6 @@ static uint64_t spread_key(uint64_t i)
     return i * 0x9e3779b97f4a7c15u;
 }
 
-static sm_stats_info stats_of(sm_map *m)
-{
-    sm_stats_info st = { .size = sizeof st };
-    assert_int_equal(sm_stats(m, &st), SM_OK);
-    return st;
-}
-
 /*
  * Writers drive migration, so settle a resize with writes that leave the
  * contents as they were. T3 bounds each call's share of the work, so a
