@@ -138,6 +138,7 @@ typedef enum op_kind { OP_PUT, OP_INSERT, OP_REPLACE, OP_CAS, OP_DELETE, OP_COMP
 void (*smi_hook_after_apply)(void);
 void (*smi_hook_migrate_home)(uint64_t b, uint64_t nbuckets);
 void (*smi_hook_before_publish)(void);
+void (*smi_hook_backoff_yield)(void);
 #endif
 
 static uint64_t random_seed(void)

@@ -393,6 +393,15 @@ void smi_migrate_finish_all(sm_map *m, sm_thread *self)
     }
 }
 
+/* The garbage list is oldest first, and retire epochs rise along it (resizes
+ * retire one at a time, under the resizing gate), so what may be freed is a
+ * head of it: a walk frees from the front and stops at the first table still
+ * in use, and at most this many per writer's call. (The list was newest
+ * first once, with the walk capped from that end: a guard taken after older
+ * tables were retired and held while 64 more were, kept those older, freeable
+ * ones out of reach until it was released. Found by review.) */
+#define RECLAIM_TABLE_WALK 64u
+
 /*
  * Free what no reader can reach any more: retired tables, then (limbo.c)
  * values and key copies. wait_for_lock = 1 is the full reclaim (smi_reclaim):
@@ -403,15 +412,6 @@ void smi_migrate_finish_all(sm_map *m, sm_thread *self)
  * never waits for an munmap or a free_value. (Before, tables were freed and
  * free_value called under garbage_lock; found by review.)
  */
-/* The garbage list is oldest first, and retire epochs rise along it (resizes
- * retire one at a time, under the resizing gate), so what may be freed is a
- * head of it: a walk frees from the front and stops at the first table still
- * in use, and at most this many per writer's call. (The list was newest
- * first once, with the walk capped from that end: a guard taken after older
- * tables were retired and held while 64 more were, kept those older, freeable
- * ones out of reach until it was released. Found by review.) */
-#define RECLAIM_TABLE_WALK 64u
-
 static size_t reclaim(sm_map *m, int wait_for_lock)
 {
     if (u64_load_relaxed(&m->retired_count) == 0 && u64_load_relaxed(&m->retired_values) == 0 &&

@@ -19,10 +19,6 @@
 #include "map_internal.h"
 #include "testing.h"
 
-#ifdef SM_TEST_HOOKS
-void (*smi_hook_backoff_yield)(void);
-#endif
-
 sm_table *smi_table_new(uint64_t nbuckets, int prefault, int huge_pages)
 {
     if (nbuckets < SM_MIN_BUCKETS)
