@@ -107,4 +107,8 @@
  * while any wait (a cheap check of one counter otherwise). */
 #define SM_RECLAIM_EVERY 256u
 
+/* The most retired values and key copies one bounded reclaim releases (T3):
+ * twice what SM_RECLAIM_EVERY writes of a stripe can add, limbo.c says why. */
+#define SM_LIMBO_RELEASE_MAX (4u * SM_RECLAIM_EVERY)
+
 #endif

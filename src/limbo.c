@@ -27,7 +27,7 @@
  *
  * Reclaiming is bounded per call (T3 in steadymap.h): a write that reclaims
  * examines at most LIMBO_SCAN_MAX items and releases at most
- * LIMBO_RELEASE_MAX, however many a guard (sm_pin) held back; and it calls
+ * SM_LIMBO_RELEASE_MAX, however many a guard (sm_pin) held back; and it calls
  * free_value and frees key copies only after it has released every lock, so
  * a slow free_value delays the write that runs it and no other. Under a
  * stripe's mutex the reclaimer only detaches eligible items, at most
@@ -195,11 +195,11 @@ static void settle_wait(limbo_item *it, uint64_t finished, uint64_t retire_epoch
  * and a string key copy), and every SM_RECLAIM_EVERY writes to a map by one
  * thread stripe reclaim that map (migrate.c; counted per map, stats.c), so
  * between two of its reclaims a stripe adds at most 2 * SM_RECLAIM_EVERY
- * items. A reclaim may release twice that: summed over
- * threads, reclamation outpaces what writes add by a factor of two whenever
- * the items are eligible, so an eligible backlog (left by a guard, say)
- * shrinks by up to 2 * SM_RECLAIM_EVERY per reclaim (that many, as long as
- * the items a reclaim examines are eligible) and cannot outgrow
+ * items. A reclaim may release twice that (SM_LIMBO_RELEASE_MAX, config.h):
+ * summed over threads, reclamation outpaces what writes add by a factor of
+ * two whenever the items are eligible, so an eligible backlog (left by a
+ * guard, say) shrinks by up to 2 * SM_RECLAIM_EVERY per reclaim (that many,
+ * as long as the items a reclaim examines are eligible) and cannot outgrow
  * reclamation. It is not freed by the first write after sm_unpin any more,
  * but over the next few hundred writes per thousand items; sm_destroy frees
  * whatever is left.
@@ -221,8 +221,7 @@ static void settle_wait(limbo_item *it, uint64_t finished, uint64_t retire_epoch
  * guard still holds (examined and kept) cannot keep a call from releasing
  * eligible ones when there are as many of them.
  */
-#define LIMBO_RELEASE_MAX (4u * SM_RECLAIM_EVERY)
-#define LIMBO_SCAN_MAX (2u * LIMBO_RELEASE_MAX)
+#define LIMBO_SCAN_MAX (2u * SM_LIMBO_RELEASE_MAX)
 /* Items one hold of a stripe's mutex may detach, and examine: a writer that
  * wants the mutex meanwhile waits for at most this much work (256 items
  * looked at, about a microsecond). 64 detached items are 1 KiB of the
@@ -336,7 +335,7 @@ size_t smi_limbo_reclaim(sm_map *m, uint64_t min_active, int all)
 {
     size_t released = 0;
     size_t scan_left = all ? SIZE_MAX : LIMBO_SCAN_MAX;
-    size_t release_left = all ? SIZE_MAX : LIMBO_RELEASE_MAX;
+    size_t release_left = all ? SIZE_MAX : SM_LIMBO_RELEASE_MAX;
     detached_item batch[LIMBO_BATCH];
     /* Acquire pairs with finish()'s release: the retire epoch read next is at
      * least that of the table the count's last migration retired (a later

@@ -3,8 +3,8 @@
  * and key copies, however many a guard held back (T3 with free_value).
  *
  * A guard held across many replaces leaves a backlog of retired values. Once
- * it is released, no single write may hand more than LIMBO_RELEASE_MAX of
- * them to free_value (4 x SM_RECLAIM_EVERY, limbo.c): before that bound, the
+ * it is released, no single write may hand more than SM_LIMBO_RELEASE_MAX of
+ * them to free_value (4 x SM_RECLAIM_EVERY, config.h): before that bound, the
  * first write that reclaimed freed the whole backlog in one call (found by
  * review: 399,616 free_value calls in one sm_put). The backlog must still
  * drain as writes go on, the memory that held it must be given back, every
@@ -24,9 +24,6 @@
 #include "config.h"
 #include "steadymap.h"
 #include "testing.h"
-
-/* limbo.c's LIMBO_RELEASE_MAX: the most items one reclaim may release. */
-#define RELEASE_BOUND (4u * SM_RECLAIM_EVERY)
 
 /* Retired values the guard holds back: many times the bound. */
 #define BACKLOG 20000u
@@ -88,7 +85,7 @@ static void backlog_drains_a_bounded_amount_per_write(void **state)
         uint64_t made = c.calls - before;
         if (made > most)
             most = made;
-        assert_true(made <= RELEASE_BOUND);
+        assert_true(made <= SM_LIMBO_RELEASE_MAX);
     }
     /* The old code freed the backlog in one write; the bound spreads it. */
     assert_true(most > 0);
@@ -151,7 +148,7 @@ static void string_backlog_drains_a_bounded_amount_per_write(void **state)
         uint64_t now = retired(m);
         /* left + 1 (this write's value) - now items were released. */
         assert_true(left + 1 >= now);
-        assert_true(left + 1 - now <= RELEASE_BOUND);
+        assert_true(left + 1 - now <= SM_LIMBO_RELEASE_MAX);
         left = now;
     }
     assert_true(writes > SM_RECLAIM_EVERY);
