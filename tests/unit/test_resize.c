@@ -18,6 +18,7 @@
 
 #include "../model/support.h"
 #include "steadymap.h"
+#include "config.h"
 #include "epoch.h"
 #include "testing.h"
 
@@ -575,7 +576,7 @@ static void tables_freed_by_the_older_of_two_guards(void **state)
     uint64_t under_newer = resizes_done(m) - first;
     guard_stop(&older);
     /* Writes, whose reclaims are the bounded ones. */
-    for (unsigned i = 0; i < 4 * 256; i++) {
+    for (unsigned i = 0; i < 4 * SM_RECLAIM_EVERY; i++) {
         assert_int_equal(sm_put(m, SCRATCH_KEY, i, NULL) < 0, 0);
         assert_int_equal(sm_delete(m, SCRATCH_KEY, NULL), SM_OK);
     }
@@ -635,11 +636,12 @@ static void small_map_churn_rehashes_after_many_threads(void **state)
     sm_stats_info start = stats_of(m);
     /* The premise: entries under the shrink threshold, and a shrink sized
      * for them plus the records' room would not be smaller. */
-    uint64_t slots = start.capacity * 4 / 3;
+    uint64_t slots = start.slots;
     assert_true(live * 4 < slots);
     assert_true(smi_epoch_records() >= MANY_THREADS);
     uint64_t room = (live + 2 * smi_epoch_records()) * 1000;
-    assert_true((room + 1799) / 1800 >= slots / 3);   /* buckets at the 60% shrink target */
+    const uint64_t per_bucket = SM_SHRINK_TARGET_PERMILLE * SM_SLOTS;  /* at the shrink target */
+    assert_true((room + per_bucket - 1) / per_bucket >= slots / SM_SLOTS);
 
     for (uint64_t r = 0; r < 20000; r++) {
         assert_int_equal(sm_insert(m, spread_key(3 * live + r), r, NULL), SM_OK);
@@ -649,7 +651,7 @@ static void small_map_churn_rehashes_after_many_threads(void **state)
     sm_stats_info end = stats_of(m);
     printf("small map after %u threads: %" PRIu64 " slots, %" PRIu64 " live, %" PRIu64
            " tombstones, %" PRIu64 " rehashes, %" PRIu64 " shrinks, %" PRIu64 " grows\n",
-           MANY_THREADS, end.capacity * 4 / 3, end.entries, end.tombstones,
+           MANY_THREADS, end.slots, end.entries, end.tombstones,
            end.rehashes - start.rehashes, end.shrinks - start.shrinks, end.grows - start.grows);
     assert_int_equal(sm_size(m), live);
     assert_true(end.rehashes + end.shrinks > start.rehashes + start.shrinks);
